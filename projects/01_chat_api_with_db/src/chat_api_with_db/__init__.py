@@ -1,0 +1,3 @@
+"""Project 01: a chat API with PostgreSQL persistence, Redis caching and tests."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from chat_api_with_db.chat import service
+from chat_api_with_db.chat.cache import RecentConversationsCache
+from chat_api_with_db.chat.exceptions import ConversationNotFound
+from chat_api_with_db.chat.models import Conversation
+from chat_api_with_db.core.dependencies import CacheDep, SessionDep
+
+
+async def valid_conversation_id(conversation_id: uuid.UUID, session: SessionDep) -> Conversation:
+    """Load the conversation named in the path or raise 404."""
+    conversation = await service.get_conversation(session=session, conversation_id=conversation_id)
+    if conversation is None:
+        raise ConversationNotFound
+    return conversation
+
+
+def recent_conversations_cache(request: Request, cache: CacheDep) -> RecentConversationsCache:
+    return RecentConversationsCache(
+        cache, ttl_seconds=request.app.state.settings.cache_ttl_seconds
+    )
+
+
+ValidConversation = Annotated[Conversation, Depends(valid_conversation_id)]
+ConversationCacheDep = Annotated[RecentConversationsCache, Depends(recent_conversations_cache)]

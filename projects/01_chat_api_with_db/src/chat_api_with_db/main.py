@@ -1,0 +1,70 @@
+"""Application factory for project 01."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from chat_api_with_db import __version__
+from chat_api_with_db.chat.router import router as chat_router
+from chat_api_with_db.core.config import Settings, get_settings
+from chat_api_with_db.users.router import router as users_router
+from genai_shared.cache import build_cache
+from genai_shared.db.session import Database
+from genai_shared.log import configure_logging
+from genai_shared.web.app import create_base_app
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Resources are opened in the lifespan, not at import."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        db = Database(
+            settings.database_url,
+            echo=settings.database_echo,
+            pool_size=settings.database_pool_size,
+        )
+        cache = build_cache(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+        app.state.db, app.state.cache = db, cache
+        app.state.health_checks["database"] = db.ping
+        if settings.redis_url:
+            app.state.health_checks["redis"] = cache.ping
+        try:
+            yield
+        finally:
+            await cache.aclose()
+            await db.dispose()
+
+    app = create_base_app(
+        title="Chat API with database",
+        version=__version__,
+        settings=settings,
+        lifespan=lifespan,
+        description="Project 01: users, conversations and messages on PostgreSQL, with Redis caching.",
+    )
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(users_router)
+    api.include_router(chat_router)
+    app.include_router(api)
+    return app
+
+
+def run() -> None:
+    """Serve with uvicorn on HOST:PORT (``chat-api-with-db`` console script)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "chat_api_with_db.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+    )

@@ -1,0 +1,85 @@
+"""Engine, sessions and the transaction boundary.
+
+The request's session dependency owns the transaction: it commits when the endpoint
+returned normally and rolls back when anything raised. Services only ``add`` and
+``flush``. Work that must wait until the data is really committed (cache invalidation,
+events) is registered with ``after_commit`` and runs right after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import StaticPool
+
+logger = logging.getLogger(__name__)
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT_KEY = "genai_after_commit"
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEngine:
+    """An async engine with the right pool for the backend."""
+    if url.startswith("sqlite"):
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+        if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
+            kwargs["poolclass"] = StaticPool  # one shared in-memory database
+        engine = create_async_engine(url, echo=echo, **kwargs)
+        # SQLite ignores ON DELETE CASCADE unless foreign keys are switched on per connection.
+        event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+        return engine
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` once the session's transaction has committed (never on rollback)."""
+    session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
+
+
+class Database:
+    """One engine and its session factory, kept on ``app.state.db``."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
+        self.url = url
+        self.engine = create_engine(url, echo=echo, pool_size=pool_size)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """Yield a session; commit if the caller finished cleanly, else roll back."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+            callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT_KEY, [])
+            for callback in callbacks:
+                try:
+                    await callback()
+                except Exception:
+                    # The data is committed; a failed side effect must not turn it into a 500.
+                    logger.exception("after-commit callback failed")
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,67 @@
+"""Provider configuration read from the environment under the providers' conventional names.
+
+Build it where it is needed (`ProviderSettings()` or, in tests,
+`ProviderSettings(_env_file=None, openai_api_key="...")`); there is no import-time instance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+OPENROUTER_DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+# shared/src/genai_shared/llm/settings.py -> the repository root, whatever the working directory.
+_REPO_ROOT_ENV_FILE = Path(__file__).resolve().parents[4] / ".env"
+
+
+class ProviderSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=_REPO_ROOT_ENV_FILE,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    openrouter_api_key: SecretStr | None = None
+    openrouter_base_url: str = OPENROUTER_DEFAULT_BASE_URL
+    openrouter_site_url: str = Field(
+        default="http://localhost", description="Sent as HTTP-Referer to OpenRouter."
+    )
+    openrouter_app_name: str = Field(
+        default="genai-backend-roadmap", description="Sent as X-Title to OpenRouter."
+    )
+
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    llm_default_model: str = "mock/echo-1"
+    llm_default_max_tokens: int = Field(
+        default=1024, gt=0, description="Used when a request sets none (Anthropic requires one)."
+    )
+    llm_model_aliases: dict[str, str] = Field(
+        default_factory=dict, description='JSON object, e.g. {"fast": "openai/gpt-4o-mini"}.'
+    )
+    llm_fallbacks: list[str] = Field(
+        default_factory=list, description='JSON list, e.g. ["anthropic/claude-haiku-4-5"].'
+    )
+    llm_max_retry_wait_seconds: float = Field(
+        default=5.0, ge=0, description="Cap on how long a Retry-After is honoured."
+    )
+
+    def openai_configured(self) -> bool:
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+    def anthropic_configured(self) -> bool:
+        return self.anthropic_api_key is not None or self.anthropic_base_url is not None
+
+    def openrouter_configured(self) -> bool:
+        """A key, or a base URL other than the public default (a local gateway)."""
+        return (
+            self.openrouter_api_key is not None
+            or self.openrouter_base_url.rstrip("/") != OPENROUTER_DEFAULT_BASE_URL
+        )

@@ -1,0 +1,32 @@
+"""Logging set-up: one line per record, with the request id of the request being served."""
+
+from __future__ import annotations
+
+import logging
+
+from genai_shared.web.request_id import current_request_id
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``record.request_id`` so every format string can print it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id() or "-"
+        return True
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Install one handler on the root logger (idempotent, so reloads do not double lines)."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in root.handlers:
+        if getattr(handler, "_genai_shared", False):
+            return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(RequestIdFilter())
+    handler._genai_shared = True  # type: ignore[attr-defined]
+    root.addHandler(handler)

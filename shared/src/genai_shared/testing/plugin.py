@@ -1,0 +1,174 @@
+"""The pytest plugin of the workspace (registered through the ``pytest11`` entry point).
+
+Fixtures every project's tests use:
+
+- ``sqlite_url``: a fresh SQLite file per test.
+- ``postgres_url``: a throw-away PostgreSQL database for the test session (integration).
+- ``redis_client`` / ``fake_redis``: a real Redis (integration) or fakeredis.
+- ``asgi_client``: an ``httpx.AsyncClient`` talking to an app in-process, lifespan included.
+
+Integration tests carry ``@pytest.mark.integration``. They run when ``GENAI_INTEGRATION=1``
+(``.ci/run`` and ``make test-integration`` set it); otherwise they are skipped with a
+message that says so. With ``GENAI_INTEGRATION=1`` an unreachable PostgreSQL or Redis is an
+error, never a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+# TODO(session 1): unconditional once the fake upstream lands (being written in parallel).
+pytest_plugins = [
+    name
+    for name in ("genai_shared.testing.fake_upstream_fixtures",)
+    if importlib.util.find_spec(name) is not None
+]
+
+INTEGRATION_ENV = "GENAI_INTEGRATION"
+POSTGRES_ENV = "GENAI_TEST_POSTGRES_URL"
+REDIS_ENV = "GENAI_TEST_REDIS_URL"
+DEFAULT_POSTGRES_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+SKIP_MESSAGE = (
+    "integration test: set GENAI_INTEGRATION=1 to run it against the real PostgreSQL "
+    "and Redis (make test-integration, or .ci/run)"
+)
+
+
+def integration_enabled() -> bool:
+    return os.environ.get(INTEGRATION_ENV, "").lower() in {"1", "true", "yes"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "integration: needs the real PostgreSQL and Redis (GENAI_INTEGRATION=1)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if integration_enabled():
+        return
+    skip = pytest.mark.skip(reason=SKIP_MESSAGE)
+    for item in items:
+        if "integration" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    state = "ON (PostgreSQL + Redis)" if integration_enabled() else "off (GENAI_INTEGRATION=1)"
+    return f"genai integration tests: {state}"
+
+
+# --- databases -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Any) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+
+
+def _admin_url() -> str:
+    return os.environ.get(POSTGRES_ENV, DEFAULT_POSTGRES_ADMIN_URL)
+
+
+def _admin_execute(statement: str) -> None:
+    """Run one statement on the admin database, from sync code even inside an event loop."""
+    import asyncpg
+
+    async def execute() -> None:
+        dsn = _admin_url().replace("postgresql+asyncpg://", "postgresql://")
+        conn = await asyncpg.connect(dsn, timeout=5)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, execute()).result()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """Create a uniquely named database for this test session and drop it afterwards."""
+    if not integration_enabled():
+        pytest.skip(SKIP_MESSAGE)
+    name = f"genai_test_{uuid.uuid4().hex[:12]}"
+    try:
+        _admin_execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL at {_admin_url()} is not reachable: {exc!r}", pytrace=False)
+    base, _, _ = _admin_url().rpartition("/")
+    yield f"{base}/{name}"
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """The session's throw-away PostgreSQL database. Tests create and drop their tables."""
+    return postgres_database
+
+
+# --- redis ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def fake_redis() -> AsyncIterator[Any]:
+    import fakeredis
+
+    client = fakeredis.FakeAsyncRedis()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not integration_enabled():
+        pytest.skip(SKIP_MESSAGE)
+    return os.environ.get(REDIS_ENV, DEFAULT_REDIS_URL)
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[Any]:
+    """A real Redis client on a database the suite owns; emptied before and after each test."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.flushdb()
+    except Exception as exc:
+        await client.aclose()
+        pytest.fail(f"Redis at {redis_url} is not reachable: {exc!r}", pytrace=False)
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+# --- apps ----------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def serve_in_process(
+    app: FastAPI, base_url: str = "http://testserver"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and give a client that calls it in-process (no socket)."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
+
+
+@pytest.fixture
+def asgi_client() -> Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]:
+    """``async with asgi_client(app) as client:`` for tests that build their own app."""
+    return serve_in_process
