@@ -164,3 +164,8 @@ class TestGetUpdateDelete:
         async with app.state.db.sessionmaker() as session:
             remaining = await session.scalar(select(func.count()).select_from(Message))
         assert remaining == 0
+
+
+async def test_new_conversation_has_equal_timestamps(client, make_user, make_conversation):
+    conversation = await make_conversation((await make_user())["id"])
+    assert conversation["created_at"] == conversation["updated_at"]

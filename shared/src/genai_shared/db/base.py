@@ -35,6 +35,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _same_as_created_at(context: Any) -> datetime:
+    """A new row's ``updated_at`` equals its ``created_at`` to the microsecond."""
+    value = context.get_current_parameters().get("created_at")
+    return value if isinstance(value, datetime) else utcnow()
+
+
 class UUIDPrimaryKeyMixin:
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
 
@@ -44,5 +50,5 @@ class TimestampMixin:
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        DateTime(timezone=True), default=_same_as_created_at, onupdate=utcnow
     )

@@ -44,4 +44,3 @@ class LLMProvider(ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-

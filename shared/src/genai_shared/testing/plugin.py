@@ -47,7 +47,9 @@ SKIP_MESSAGE = (
 
 
 def integration_enabled() -> bool:
-    return os.environ.get(INTEGRATION_ENV, "").lower() in {"1", "true", "yes"}
+    """On with GENAI_INTEGRATION=1, and always under CI=true: CI never skips them."""
+    flags = (os.environ.get(INTEGRATION_ENV, ""), os.environ.get("CI", ""))
+    return any(flag.lower() in {"1", "true", "yes"} for flag in flags)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +65,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "integration" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Say how many integration tests really ran against PostgreSQL and Redis."""
+    counts = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        reports = terminalreporter.stats.get(outcome, [])
+        counts[outcome] = sum(
+            1
+            for r in reports
+            if getattr(r, "when", "call") in ("call", "setup")
+            and "integration" in getattr(r, "keywords", {})
+            and (outcome != "passed" or r.when == "call")
+        )
+    if not any(counts.values()):
+        return
+    terminalreporter.write_sep("-", "integration tests (PostgreSQL + Redis)")
+    terminalreporter.write_line(
+        f"{counts['passed']} passed, {counts['failed'] + counts['error']} failed, "
+        f"{counts['skipped']} skipped"
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:

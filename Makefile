@@ -1,0 +1,72 @@
+# Two commands on a fresh machine (Python 3.11+ and make): `make run` and `make test`.
+# Everything else is per project: run-01, test-01, cov-01, migrate-01, ...
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+export LITELLM_LOCAL_MODEL_COST_MAP ?= True
+export UV_PYTHON_DOWNLOADS ?= never
+
+# The main job: the most advanced project in the repo.
+MAIN := 01
+
+PROJECT_01 := projects/01_chat_api_with_db
+PACKAGE_01 := chat-api-with-db
+MODULE_01 := chat_api_with_db
+
+PYTEST := $(UV) run --frozen pytest
+
+.PHONY: help install run test test-integration services lint format bench check-topic \
+        run-01 test-01 cov-01 migrate-01
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.installed: uv.lock pyproject.toml shared/pyproject.toml $(wildcard projects/*/pyproject.toml) | $(UV)
+	$(UV) sync --locked --all-packages
+	@touch $@
+
+install: .venv/.installed ## Install uv (if missing) and the locked dependencies
+
+run: run-$(MAIN) ## Serve the main project on 127.0.0.1:8000 with embedded defaults
+
+test: install ## Run every test (integration tests too when GENAI_INTEGRATION=1)
+	$(PYTEST)
+
+test-integration: install services ## Every test, against the real PostgreSQL and Redis
+	GENAI_INTEGRATION=1 $(PYTEST)
+
+services: ## Start the local PostgreSQL and Redis if they are down
+	bash scripts/ensure_services.sh
+
+lint: install ## ruff and mypy
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen mypy shared/src $(wildcard projects/*/src)
+
+format: install ## Format the code with ruff
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+check-topic: install ## Run one topic's code blocks: make check-topic T=03
+	@test -n "$(T)" || { echo "usage: make check-topic T=03"; exit 2; }
+	$(PYTEST) tests/concepts -k "topic$(T)"
+
+# --- project 01 --------------------------------------------------------------------------
+
+migrate-01: install ## Apply project 01's migrations (DATABASE_URL, default SQLite)
+	$(UV) run --frozen alembic -c $(PROJECT_01)/alembic.ini upgrade head
+
+run-01: migrate-01 ## Serve project 01
+	$(UV) run --frozen --package $(PACKAGE_01) $(PACKAGE_01)
+
+test-01: install ## Test project 01 alone
+	$(PYTEST) $(PROJECT_01)
+
+cov-01: install ## Project 01 tests with line coverage (fails under 85%)
+	$(PYTEST) $(PROJECT_01) --cov=$(MODULE_01) --cov-report=term-missing --cov-fail-under=85

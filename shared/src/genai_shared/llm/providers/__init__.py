@@ -1,0 +1,1 @@
+"""Provider adapters. Import the one you need: each pulls in its SDK (seconds for litellm)."""

@@ -1,0 +1,764 @@
+"""A fake OpenAI + Anthropic upstream that speaks both providers' real wire formats.
+
+The real SDKs (openai, anthropic, and litellm on top of them) talk to it over loopback
+HTTP, so tests exercise the same parsing, streaming and error paths as production.
+
+Endpoints
+    POST /v1/chat/completions, GET /v1/models   OpenAI format (also under /api/v1, the
+                                                path OpenRouter uses)
+    POST /v1/messages                           Anthropic format
+
+The reply is deterministic: "Echo: <last user text>" (or "Tool result: <content>" after a
+tool message; a tool call of the first tool when the request offers tools). Usage is a
+real tiktoken count. `max_tokens` truncates the reply (finish_reason length / max_tokens)
+and `stop` sequences cut it.
+
+Scripted faults, chosen per request by the `X-Fake-Fault` header or a model-name suffix
+(`gpt-4o@fault=rate_limit`), comma-separated, some with a value (`truncate_after=2`):
+    rate_limit[=seconds]   429 with Retry-After, in the provider's error JSON
+    server_error           500 whose body echoes the Authorization / x-api-key received
+    overloaded             529 overloaded_error (Anthropic) / 503 (OpenAI)
+    hang[=seconds]         sleep (default 30 s) until the client gives up
+    malformed_json         200 with a broken body (or a broken stream event)
+    truncate_after=N       stream ends after N text deltas, without final events / [DONE]
+    error_event_after=N    after N deltas an Anthropic `event: error` / OpenAI error chunk
+    slow_drip=ms           delay before every streamed text delta
+    auth_error             401
+    bad_request            400
+    content_policy         400 content-policy rejection
+    content_filter         finish_reason content_filter / stop_reason refusal
+
+Run it on its own with `python -m genai_shared.testing.fake_upstream --port 8900`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from genai_shared.llm.tokens import count_text
+
+FAULT_HEADER = "x-fake-fault"
+_SECRET_HEADERS = frozenset(
+    {"authorization", "x-api-key", "api-key", "cookie", "proxy-authorization"}
+)
+_TOKENS_PER_MESSAGE = 3
+_DEFAULT_HANG_SECONDS = 30.0
+_KNOWN_MODELS = ("gpt-4o", "gpt-4o-mini", "claude-haiku-4-5", "claude-sonnet-4-5")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    fault: str | None
+
+
+@dataclass
+class FakeUpstreamState:
+    requests: list[RecordedRequest] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, entry: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(entry)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+
+@dataclass(frozen=True)
+class Faults:
+    values: dict[str, str | None]
+
+    def has(self, name: str) -> bool:
+        return name in self.values
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.values.get(name)
+        try:
+            return float(raw) if raw else default
+        except ValueError:
+            return default
+
+    def describe(self) -> str | None:
+        if not self.values:
+            return None
+        return ",".join(k if v is None else f"{k}={v}" for k, v in self.values.items())
+
+
+def parse_faults(header: str | None, model: str) -> tuple[str, Faults]:
+    """Split `gpt-4o@fault=truncate_after=2` into the bare model and the fault spec."""
+    specs: list[str] = [header] if header else []
+    bare, *suffixes = model.split("@")
+    specs.extend(s.removeprefix("fault=") for s in suffixes if s.startswith("fault="))
+    values: dict[str, str | None] = {}
+    for spec in specs:
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            name, _, value = item.partition("=")
+            values[name.strip()] = value.strip() or None
+    return bare, Faults(values)
+
+
+# --- the deterministic "model" ----------------------------------------------------------
+
+
+@dataclass
+class Completion:
+    text: str
+    finish: str  # "stop" | "length" | "tool_calls" | "content_filter"
+    input_tokens: int
+    output_tokens: int
+    tool_call: tuple[str, str, str] | None = None  # (id, name, arguments JSON)
+
+
+def _text_of(content: Any) -> str:
+    """Text of an OpenAI or Anthropic content value (a string or a list of parts/blocks)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        pieces = []
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "text":
+                pieces.append(str(part.get("text", "")))
+            elif part.get("type") == "tool_result":
+                pieces.append(_text_of(part.get("content", "")))
+        return "".join(pieces)
+    return ""
+
+
+def _is_tool_result(message: dict[str, Any]) -> bool:
+    if message.get("role") == "tool":
+        return True
+    content = message.get("content")
+    return isinstance(content, list) and any(
+        isinstance(part, dict) and part.get("type") == "tool_result" for part in content
+    )
+
+
+def split_chunks(text: str) -> list[str]:
+    """Word-sized pieces whose concatenation is exactly `text`."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def generate(
+    *,
+    messages: list[dict[str, Any]],
+    system: str,
+    model: str,
+    max_tokens: int | None,
+    stop: list[str],
+    tools: list[dict[str, Any]],
+    tool_name_of: Any,
+    faults: Faults,
+) -> Completion:
+    last = messages[-1] if messages else {}
+    last_text = _text_of(last.get("content"))
+    input_tokens = count_text(system, model) + sum(
+        _TOKENS_PER_MESSAGE + count_text(_text_of(m.get("content")), model) for m in messages
+    )
+    if faults.has("content_filter"):
+        return Completion("", "content_filter", input_tokens, 0)
+    if tools and last.get("role") == "user" and not _is_tool_result(last):
+        name = str(tool_name_of(tools[0]))
+        arguments = json.dumps({"query": last_text})
+        call = (f"call_{uuid.uuid4().hex[:12]}", name, arguments)
+        return Completion("", "tool_calls", input_tokens, count_text(arguments, model), call)
+    text = f"Tool result: {last_text}" if _is_tool_result(last) else f"Echo: {last_text}"
+    finish = "stop"
+    for sequence in stop:
+        if sequence and sequence in text:
+            text = text[: text.index(sequence)]
+    if max_tokens is not None:
+        from genai_shared.llm.tokens import truncate_to_tokens
+
+        shorter = truncate_to_tokens(text, max_tokens, model)
+        if shorter != text:
+            text, finish = shorter, "length"
+    return Completion(text, finish, input_tokens, count_text(text, model))
+
+
+# --- shared request handling ------------------------------------------------------------
+
+
+def _safe_headers(request: Request) -> dict[str, str]:
+    return {
+        key: "[redacted]" if key in _SECRET_HEADERS else value
+        for key, value in request.headers.items()
+    }
+
+
+def _credential(request: Request) -> str:
+    return request.headers.get("authorization") or request.headers.get("x-api-key") or ""
+
+
+async def _read_json(request: Request) -> Any:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+async def _sleep_until_disconnected(request: Request, seconds: float) -> None:
+    """Sleep up to `seconds`, returning early once the client has gone away."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(0.05)
+
+
+def _sse(data: Any, event: str | None = None) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    prefix = f"event: {event}\n" if event else ""
+    return f"{prefix}data: {payload}\n\n".encode()
+
+
+def _new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex[:24]}"
+
+
+# --- OpenAI ---------------------------------------------------------------------------
+
+
+def _openai_error(
+    status: int, message: str, error_type: str, code: str | None, **headers: str
+) -> Response:
+    body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _openai_fault_response(request: Request, faults: Faults) -> Response | None:
+    if faults.has("hang"):
+        await _sleep_until_disconnected(request, faults.number("hang", _DEFAULT_HANG_SECONDS))
+    if faults.has("rate_limit"):
+        seconds = faults.number("rate_limit", 1.0)
+        return _openai_error(
+            429,
+            "Rate limit reached for requests per min (RPM). Please try again later.",
+            "requests",
+            "rate_limit_exceeded",
+            **{
+                "retry-after": str(max(1, round(seconds))),
+                "retry-after-ms": str(int(seconds * 1000)),
+            },
+        )
+    if faults.has("server_error"):
+        return _openai_error(
+            500,
+            "The server had an error processing your request "
+            f"(authorization: {_credential(request)})",
+            "server_error",
+            None,
+        )
+    if faults.has("overloaded"):
+        return _openai_error(
+            503, "The engine is currently overloaded, please try again later", "server_error", None
+        )
+    if faults.has("auth_error"):
+        return _openai_error(
+            401,
+            "Incorrect API key provided: sk-te****7890.",
+            "invalid_request_error",
+            "invalid_api_key",
+        )
+    if faults.has("bad_request"):
+        return _openai_error(
+            400,
+            "Invalid value for 'temperature': must be between 0 and 2.",
+            "invalid_request_error",
+            "invalid_value",
+        )
+    if faults.has("content_policy"):
+        return _openai_error(
+            400,
+            "Your request was rejected as a result of our safety system.",
+            "invalid_request_error",
+            "content_policy_violation",
+        )
+    return None
+
+
+def _openai_tool_name(tool: dict[str, Any]) -> str:
+    return str(tool.get("function", {}).get("name", "tool"))
+
+
+async def openai_chat_completions(request: Request) -> Response:
+    state: FakeUpstreamState = request.app.state.fake
+    body = await _read_json(request)
+    model_raw = str(body.get("model", "")) if isinstance(body, dict) else ""
+    model, faults = parse_faults(request.headers.get(FAULT_HEADER), model_raw)
+    state.record(
+        RecordedRequest("POST", request.url.path, _safe_headers(request), body, faults.describe())
+    )
+    request_id = _new_request_id()
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not model:
+        return _openai_error(
+            400,
+            "'model' and 'messages' are required.",
+            "invalid_request_error",
+            None,
+            **{"x-request-id": request_id},
+        )
+    fault_response = await _openai_fault_response(request, faults)
+    if fault_response is not None:
+        fault_response.headers["x-request-id"] = request_id
+        return fault_response
+
+    stop = body.get("stop") or []
+    completion = generate(
+        messages=body["messages"],
+        system="",
+        model=model,
+        max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
+        stop=[stop] if isinstance(stop, str) else list(stop),
+        tools=body.get("tools") or [],
+        tool_name_of=_openai_tool_name,
+        faults=faults,
+    )
+    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+    headers = {"x-request-id": request_id, "openai-processing-ms": "1"}
+    if body.get("stream"):
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        events = _openai_stream(completion, completion_id, created, model, include_usage, faults)
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    if faults.has("malformed_json") or faults.has("truncate_after"):
+        return Response(
+            '{"id": "' + completion_id + '", "object": "chat.completion", "choices": [{"ind',
+            media_type="application/json",
+            headers=headers,
+        )
+    message: dict[str, Any] = {"role": "assistant", "content": completion.text, "refusal": None}
+    if completion.tool_call:
+        call_id, name, arguments = completion.tool_call
+        message["content"] = None
+        message["tool_calls"] = [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        ]
+    payload = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": completion.finish}
+        ],
+        "usage": _openai_usage(completion),
+    }
+    return JSONResponse(payload, headers=headers)
+
+
+def _openai_usage(completion: Completion) -> dict[str, int]:
+    return {
+        "prompt_tokens": completion.input_tokens,
+        "completion_tokens": completion.output_tokens,
+        "total_tokens": completion.input_tokens + completion.output_tokens,
+    }
+
+
+async def _openai_stream(
+    completion: Completion,
+    completion_id: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+    faults: Faults,
+) -> AsyncIterator[bytes]:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if include_usage:
+            data["usage"] = None
+        return data
+
+    yield _sse(chunk({"role": "assistant", "content": "", "refusal": None}))
+    if faults.has("malformed_json"):
+        yield b'data: {"id": "' + completion_id.encode() + b'", "choices": [{"delta": \n\n'
+        return
+    deltas: list[dict[str, Any]] = [{"content": piece} for piece in split_chunks(completion.text)]
+    if completion.tool_call:
+        call_id, name, arguments = completion.tool_call
+        deltas = [
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }
+                ]
+            },
+            *(
+                {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+                for piece in _split_json(arguments)
+            ),
+        ]
+    error = {
+        "error": {
+            "message": "The server had an error while processing your request.",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    for sent, delta in enumerate(deltas):
+        if _stop_here(faults, sent):
+            if faults.has("error_event_after"):
+                yield _sse(error)
+            return
+        if faults.has("slow_drip"):
+            await asyncio.sleep(faults.number("slow_drip", 0) / 1000)
+        yield _sse(chunk(delta))
+    if _stop_here(faults, len(deltas)):
+        if faults.has("error_event_after"):
+            yield _sse(error)
+        return
+    yield _sse(chunk({}, completion.finish))
+    if include_usage:
+        final = chunk({})
+        final["choices"] = []
+        final["usage"] = _openai_usage(completion)
+        yield _sse(final)
+    yield b"data: [DONE]\n\n"
+
+
+def _stop_here(faults: Faults, sent: int) -> bool:
+    """True when a truncate/error fault says the stream ends after `sent` deltas."""
+    for name in ("truncate_after", "error_event_after"):
+        if faults.has(name) and sent >= int(faults.number(name, 0)):
+            return True
+    return False
+
+
+def _split_json(text: str, size: int = 8) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+async def openai_models(request: Request) -> Response:
+    state: FakeUpstreamState = request.app.state.fake
+    state.record(RecordedRequest("GET", request.url.path, _safe_headers(request), None, None))
+    data = [
+        {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "fake-upstream"}
+        for model in _KNOWN_MODELS
+    ]
+    return JSONResponse(
+        {"object": "list", "data": data}, headers={"x-request-id": _new_request_id()}
+    )
+
+
+# --- Anthropic ------------------------------------------------------------------------
+
+
+def _anthropic_error(
+    status: int, error_type: str, message: str, request_id: str, **headers: str
+) -> Response:
+    body = {
+        "type": "error",
+        "error": {"type": error_type, "message": message},
+        "request_id": request_id,
+    }
+    return JSONResponse(body, status_code=status, headers={"request-id": request_id, **headers})
+
+
+async def _anthropic_fault_response(
+    request: Request, faults: Faults, request_id: str
+) -> Response | None:
+    if faults.has("hang"):
+        await _sleep_until_disconnected(request, faults.number("hang", _DEFAULT_HANG_SECONDS))
+    if faults.has("rate_limit"):
+        seconds = faults.number("rate_limit", 1.0)
+        return _anthropic_error(
+            429,
+            "rate_limit_error",
+            "This request would exceed the rate limit for your organization.",
+            request_id,
+            **{"retry-after": str(max(1, round(seconds)))},
+        )
+    if faults.has("server_error"):
+        return _anthropic_error(
+            500,
+            "api_error",
+            f"Internal server error (x-api-key: {_credential(request)})",
+            request_id,
+        )
+    if faults.has("overloaded"):
+        return _anthropic_error(529, "overloaded_error", "Overloaded", request_id)
+    if faults.has("auth_error"):
+        return _anthropic_error(401, "authentication_error", "invalid x-api-key", request_id)
+    if faults.has("bad_request"):
+        return _anthropic_error(
+            400, "invalid_request_error", "temperature: range: 0..1", request_id
+        )
+    if faults.has("content_policy"):
+        return _anthropic_error(
+            400, "invalid_request_error", "Output blocked by content filtering policy", request_id
+        )
+    return None
+
+
+def _anthropic_tool_name(tool: dict[str, Any]) -> str:
+    return str(tool.get("name", "tool"))
+
+
+_ANTHROPIC_STOP = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+async def anthropic_messages(request: Request) -> Response:
+    state: FakeUpstreamState = request.app.state.fake
+    body = await _read_json(request)
+    model_raw = str(body.get("model", "")) if isinstance(body, dict) else ""
+    model, faults = parse_faults(request.headers.get(FAULT_HEADER), model_raw)
+    state.record(
+        RecordedRequest("POST", request.url.path, _safe_headers(request), body, faults.describe())
+    )
+    request_id = _new_request_id()
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not model:
+        return _anthropic_error(
+            400, "invalid_request_error", "messages: Field required", request_id
+        )
+    if not isinstance(body.get("max_tokens"), int):
+        return _anthropic_error(
+            400, "invalid_request_error", "max_tokens: Field required", request_id
+        )
+    fault_response = await _anthropic_fault_response(request, faults, request_id)
+    if fault_response is not None:
+        return fault_response
+
+    system = body.get("system") or ""
+    completion = generate(
+        messages=body["messages"],
+        system=_text_of(system),
+        model=model,
+        max_tokens=body["max_tokens"],
+        stop=list(body.get("stop_sequences") or []),
+        tools=body.get("tools") or [],
+        tool_name_of=_anthropic_tool_name,
+        faults=faults,
+    )
+    message_id = f"msg_{uuid.uuid4().hex[:24]}"
+    headers = {"request-id": request_id}
+    if body.get("stream"):
+        events = _anthropic_stream(completion, message_id, model, faults)
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    if faults.has("malformed_json") or faults.has("truncate_after"):
+        return Response(
+            '{"id": "' + message_id + '", "type": "message", "content": [{"ty',
+            media_type="application/json",
+            headers=headers,
+        )
+    content: list[dict[str, Any]] = []
+    if completion.text or not completion.tool_call:
+        content.append({"type": "text", "text": completion.text})
+    if completion.tool_call:
+        call_id, name, arguments = completion.tool_call
+        content.append(
+            {
+                "type": "tool_use",
+                "id": f"toolu_{call_id[5:]}",
+                "name": name,
+                "input": json.loads(arguments),
+            }
+        )
+    if completion.finish == "content_filter":
+        content = []
+    payload = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": _ANTHROPIC_STOP[completion.finish],
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": completion.input_tokens,
+            "output_tokens": completion.output_tokens,
+        },
+    }
+    return JSONResponse(payload, headers=headers)
+
+
+async def _anthropic_stream(
+    completion: Completion, message_id: str, model: str, faults: Faults
+) -> AsyncIterator[bytes]:
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": completion.input_tokens, "output_tokens": 1},
+        },
+    }
+    yield _sse(start, "message_start")
+    if completion.tool_call:
+        call_id, name, arguments = completion.tool_call
+        block: dict[str, Any] = {
+            "type": "tool_use",
+            "id": f"toolu_{call_id[5:]}",
+            "name": name,
+            "input": {},
+        }
+        deltas = [{"type": "input_json_delta", "partial_json": p} for p in _split_json(arguments)]
+    else:
+        block = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": piece} for piece in split_chunks(completion.text)]
+    yield _sse(
+        {"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"
+    )
+    yield _sse({"type": "ping"}, "ping")
+    if faults.has("malformed_json"):
+        yield b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, \n\n'
+        return
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    for sent, delta in enumerate(deltas):
+        if _stop_here(faults, sent):
+            if faults.has("error_event_after"):
+                yield _sse(error, "error")
+            return
+        if faults.has("slow_drip"):
+            await asyncio.sleep(faults.number("slow_drip", 0) / 1000)
+        yield _sse(
+            {"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"
+        )
+    if _stop_here(faults, len(deltas)):
+        if faults.has("error_event_after"):
+            yield _sse(error, "error")
+        return
+    yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    yield _sse(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": _ANTHROPIC_STOP[completion.finish], "stop_sequence": None},
+            "usage": {"output_tokens": completion.output_tokens},
+        },
+        "message_delta",
+    )
+    yield _sse({"type": "message_stop"}, "message_stop")
+
+
+# --- the app and ways to run it ---------------------------------------------------------
+
+
+def create_app(state: FakeUpstreamState | None = None) -> Starlette:
+    routes = [
+        Route("/v1/chat/completions", openai_chat_completions, methods=["POST"]),
+        Route("/api/v1/chat/completions", openai_chat_completions, methods=["POST"]),
+        Route("/v1/models", openai_models, methods=["GET"]),
+        Route("/api/v1/models", openai_models, methods=["GET"]),
+        Route("/v1/messages", anthropic_messages, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.fake = state or FakeUpstreamState()
+    return app
+
+
+@dataclass
+class RunningFakeUpstream:
+    """A fake upstream listening on loopback; `requests` is its live request log."""
+
+    base_url: str
+    state: FakeUpstreamState
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.state.requests
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.base_url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.base_url
+
+    @property
+    def openrouter_base_url(self) -> str:
+        return f"{self.base_url}/api/v1"
+
+    def clear(self) -> None:
+        self.state.clear()
+
+
+@contextlib.contextmanager
+def serve_in_thread(host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningFakeUpstream]:
+    """Run the fake upstream under uvicorn in a daemon thread until the block exits."""
+    state = FakeUpstreamState()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(state),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="fake-upstream", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the fake upstream did not start")
+        time.sleep(0.01)
+    try:
+        yield RunningFakeUpstream(base_url=f"http://{host}:{bound_port}", state=state)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fake OpenAI + Anthropic upstream.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900)
+    args = parser.parse_args(argv)
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()
