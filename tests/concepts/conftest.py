@@ -51,7 +51,7 @@ def parse_python_blocks(path: Path) -> list[CodeBlock]:
         i += 1
         while i < len(lines) and not lines[i].strip().startswith(fence):
             line = lines[i]
-            body.append(line[len(indent):] if line.startswith(indent) else line.lstrip())
+            body.append(line[len(indent) :] if line.startswith(indent) else line.lstrip())
             i += 1
         i += 1  # closing fence
         if info.split(" ")[0].lower() not in {"python", "py", "python3"}:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import traceback
@@ -49,7 +48,9 @@ def test_fragments_are_under_ten_percent(parse_blocks):
 
 def _markdown_files() -> list[Path]:
     files = sorted((REPO_ROOT / "concepts").glob("*.md"))
-    files += [REPO_ROOT / name for name in ("ROADMAP.md", "README.md") if (REPO_ROOT / name).exists()]
+    files += [
+        REPO_ROOT / name for name in ("ROADMAP.md", "README.md") if (REPO_ROOT / name).exists()
+    ]
     files += sorted((REPO_ROOT / "projects").glob("*/README.md"))
     return files
 
@@ -78,5 +79,3 @@ def test_every_python_block_parses(parse_blocks):
                 if block.is_fragment and "syntax" in (block.fragment_reason or "").lower():
                     continue
                 pytest.fail(f"{path.name}, block at line {block.line}: {exc}")
-
-

@@ -52,7 +52,14 @@ def test_dockerfile_is_multi_stage_and_non_root(dockerfile: Path):
 
 def _compose_config() -> dict:
     result = subprocess.run(
-        [_tool("docker-compose"), "-f", str(REPO / "docker-compose.yml"), "config", "--format", "json"],
+        [
+            _tool("docker-compose"),
+            "-f",
+            str(REPO / "docker-compose.yml"),
+            "config",
+            "--format",
+            "json",
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -87,8 +87,10 @@ class RedisCache:
         return cls(client)
 
     async def get(self, key: str) -> bytes | None:
-        value = await self.client.get(key)
-        return bytes(value) if value is not None else None
+        value: bytes | str | None = await self.client.get(key)
+        if value is None:
+            return None
+        return value.encode() if isinstance(value, str) else bytes(value)
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         await self.client.set(key, value, ex=ttl_seconds)

@@ -16,7 +16,7 @@ def _as_utc(value: datetime) -> datetime:
 
 
 UTCDateTime = Annotated[datetime, AfterValidator(_as_utc)]
-"""A datetime that is always timezone-aware UTC, so JSON shows ``...+00:00`` / ``Z`` consistently."""
+"""A datetime that is always timezone-aware UTC, so JSON always shows the offset."""
 
 
 class CustomModel(BaseModel):

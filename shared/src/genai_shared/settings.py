@@ -19,7 +19,12 @@ Environment = Literal["development", "test", "staging", "production"]
 
 def normalize_database_url(url: str) -> str:
     """Accept the URL forms people paste and return the async-driver form SQLAlchemy needs."""
-    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://"):
+    for prefix in (
+        "postgres://",
+        "postgresql://",
+        "postgresql+psycopg2://",
+        "postgresql+psycopg://",
+    ):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url.removeprefix(prefix)
     if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):

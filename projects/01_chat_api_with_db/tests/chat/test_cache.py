@@ -82,9 +82,7 @@ async def test_write_failure_leaves_cache_and_data_untouched(
     user = await make_user()
     await make_conversation(user["id"], title="kept")
     assert await _titles(client, user["id"]) == ["kept"]
-    response = await client.post(
-        "/api/v1/conversations", json={"user_id": user["id"], "title": ""}
-    )
+    response = await client.post("/api/v1/conversations", json={"user_id": user["id"], "title": ""})
     assert response.status_code == 422
     assert await _titles(client, user["id"]) == ["kept"]
 
@@ -114,5 +112,3 @@ async def test_list_still_works_when_redis_is_down(sqlite_url, asgi_client):
         assert ready.status_code == 503
         assert ready.json()["checks"]["redis"]["status"] == "error"
         assert ready.json()["checks"]["database"]["status"] == "ok"
-
-

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from chat_api_with_db.chat.schemas import MAX_MESSAGE_CHARS
 
 
@@ -37,7 +36,15 @@ class TestCreate:
             {"role": "user", "content": "hi", "conversation_id": "x"},
             {"content": "hi"},
         ],
-        ids=["empty", "blank", "oversized", "bad-role", "negative-tokens", "unknown-field", "no-role"],
+        ids=[
+            "empty",
+            "blank",
+            "oversized",
+            "bad-role",
+            "negative-tokens",
+            "unknown-field",
+            "no-role",
+        ],
     )
     async def test_invalid_message_is_422(self, client, conversation_path, expect_error, body):
         expect_error(await client.post(conversation_path, json=body), 422, "ValidationError")
@@ -59,7 +66,9 @@ class TestList:
         seen = [m["content"] for m in first["items"]]
         cursor = first["next_cursor"]
         while cursor:
-            page = (await client.get(conversation_path, params={"limit": 2, "cursor": cursor})).json()
+            page = (
+                await client.get(conversation_path, params={"limit": 2, "cursor": cursor})
+            ).json()
             seen += [m["content"] for m in page["items"]]
             cursor = page["next_cursor"]
         assert seen == contents

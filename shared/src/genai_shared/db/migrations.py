@@ -1,4 +1,4 @@
-"""The body of every project's Alembic ``env.py``: async engine, offline SQL, batch mode on SQLite."""
+"""The body of every project's Alembic env.py: async engine, offline SQL, SQLite batch mode."""
 
 from __future__ import annotations
 

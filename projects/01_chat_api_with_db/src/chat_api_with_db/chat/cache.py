@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import uuid
 
+from genai_shared.cache import Cache
+from genai_shared.db.pagination import Page
 from pydantic import TypeAdapter
 from redis.exceptions import RedisError
 
 from chat_api_with_db.chat.schemas import ConversationPublic
-from genai_shared.cache import Cache
-from genai_shared.db.pagination import Page
 
 logger = logging.getLogger(__name__)
 _page_adapter = TypeAdapter(Page[ConversationPublic])

@@ -21,9 +21,7 @@ async def valid_conversation_id(conversation_id: uuid.UUID, session: SessionDep)
 
 
 def recent_conversations_cache(request: Request, cache: CacheDep) -> RecentConversationsCache:
-    return RecentConversationsCache(
-        cache, ttl_seconds=request.app.state.settings.cache_ttl_seconds
-    )
+    return RecentConversationsCache(cache, ttl_seconds=request.app.state.settings.cache_ttl_seconds)
 
 
 ValidConversation = Annotated[Conversation, Depends(valid_conversation_id)]

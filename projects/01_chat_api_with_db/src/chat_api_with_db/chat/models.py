@@ -5,11 +5,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from genai_shared.db.base import JSONType, TimestampMixin, UUIDPrimaryKeyMixin, utcnow
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chat_api_with_db.core.database import Base
-from genai_shared.db.base import JSONType, TimestampMixin, UUIDPrimaryKeyMixin, utcnow
 
 
 class MessageRole(StrEnum):
@@ -25,9 +25,7 @@ class Conversation(UUIDPrimaryKeyMixin, TimestampMixin, Base):
         Index("ix_conversation_user_id_created_at_id", "user_id", "created_at", "id"),
     )
 
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("user.id", ondelete="CASCADE")
-    )
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("user.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
     # "metadata" is reserved on declarative classes: the attribute is meta, the column metadata.
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
@@ -43,9 +41,7 @@ class Conversation(UUIDPrimaryKeyMixin, TimestampMixin, Base):
 class Message(UUIDPrimaryKeyMixin, Base):
     __tablename__ = "message"
     __table_args__ = (
-        CheckConstraint(
-            "role IN ('user', 'assistant', 'system')", name="role_is_known"
-        ),
+        CheckConstraint("role IN ('user', 'assistant', 'system')", name="role_is_known"),
         CheckConstraint("token_count IS NULL OR token_count >= 0", name="token_count_not_negative"),
         Index("ix_message_conversation_id_created_at_id", "conversation_id", "created_at", "id"),
     )

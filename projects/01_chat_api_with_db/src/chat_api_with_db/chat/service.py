@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from genai_shared.db.base import utcnow
+from genai_shared.db.pagination import Page, decode_cursor, split_page
+from genai_shared.db.session import after_commit
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +21,6 @@ from chat_api_with_db.chat.schemas import (
 )
 from chat_api_with_db.users import service as users_service
 from chat_api_with_db.users.exceptions import UserNotFound
-from genai_shared.db.base import utcnow
-from genai_shared.db.pagination import Page, decode_cursor, split_page
-from genai_shared.db.session import after_commit
 
 
 def _invalidate_after_commit(

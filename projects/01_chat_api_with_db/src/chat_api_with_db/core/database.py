@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
-
 from genai_shared.db.base import new_metadata
+from sqlalchemy.orm import DeclarativeBase
 
 
 class Base(DeclarativeBase):
