@@ -2,9 +2,10 @@
 
 from logging.config import fileConfig
 
+from alembic import context
+
 import chat_api_with_db.chat.models
 import chat_api_with_db.users.models  # noqa: F401 - register the tables on Base.metadata
-from alembic import context
 from chat_api_with_db.core.config import get_settings
 from chat_api_with_db.core.database import Base
 from genai_shared.db.migrations import run_env

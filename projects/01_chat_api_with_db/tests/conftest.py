@@ -8,11 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
 from chat_api_with_db.core.config import Settings
 from chat_api_with_db.core.database import Base
 from chat_api_with_db.main import create_app
-from fastapi import FastAPI
-from redis.asyncio import Redis
 
 ApiCall = Callable[..., Awaitable[httpx.Response]]
 

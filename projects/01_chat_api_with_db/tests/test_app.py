@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from chat_api_with_db.core.config import Settings, get_settings
 
 

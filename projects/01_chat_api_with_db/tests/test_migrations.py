@@ -10,9 +10,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from chat_api_with_db.core.database import Base
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from chat_api_with_db.core.database import Base
 
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 TABLES = {"user", "conversation", "message"}

@@ -10,11 +10,18 @@ never stale.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
+from pydantic import TypeAdapter
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+CACHE_ERRORS = (RedisError, OSError, TimeoutError)
 
 
 class Cache(Protocol):
@@ -114,3 +121,59 @@ def build_cache(redis_url: str | None, *, timeout_seconds: float = 0.5) -> Cache
     if redis_url:
         return RedisCache.from_url(redis_url, timeout_seconds=timeout_seconds)
     return MemoryCache()
+
+
+class GenerationalCache(Generic[T]):
+    """Cache-aside values per owner, invalidated by bumping the owner's generation.
+
+    Read path: ``generation = await c.generation(owner)`` *before* reading the database,
+    then ``get``; on a miss read the database and ``put`` under that same generation.
+    Write path: after the write has committed, ``invalidate(owner)``. A reader that raced
+    the writer stores its (old) value under the old generation, which nobody reads again.
+    Cache trouble is a miss, never an error: the database still answers.
+    """
+
+    def __init__(
+        self, cache: Cache, value_type: type[T], *, namespace: str, ttl_seconds: int
+    ) -> None:
+        self.cache = cache
+        self.adapter: TypeAdapter[T] = TypeAdapter(value_type)
+        self.namespace = namespace
+        self.ttl_seconds = ttl_seconds
+
+    def _generation_key(self, owner: object) -> str:
+        return f"{self.namespace}:{owner}:generation"
+
+    def _value_key(self, owner: object, generation: str, variant: str) -> str:
+        return f"{self.namespace}:{owner}:g{generation}:{variant}"
+
+    async def generation(self, owner: object) -> str | None:
+        """The owner's current generation, or None when the cache cannot be reached."""
+        try:
+            raw = await self.cache.get(self._generation_key(owner))
+        except CACHE_ERRORS as exc:
+            logger.warning("cache unavailable, reading from the database: %s", type(exc).__name__)
+            return None
+        return raw.decode() if raw is not None else "0"
+
+    async def get(self, owner: object, generation: str, variant: str = "") -> T | None:
+        try:
+            raw = await self.cache.get(self._value_key(owner, generation, variant))
+        except CACHE_ERRORS as exc:
+            logger.warning("cache read failed: %s", type(exc).__name__)
+            return None
+        return self.adapter.validate_json(raw) if raw is not None else None
+
+    async def put(self, owner: object, generation: str, value: T, variant: str = "") -> None:
+        try:
+            await self.cache.set(
+                self._value_key(owner, generation, variant),
+                self.adapter.dump_json(value),
+                self.ttl_seconds,
+            )
+        except CACHE_ERRORS as exc:
+            logger.warning("cache write failed: %s", type(exc).__name__)
+
+    async def invalidate(self, owner: object) -> None:
+        """Move the owner to a new generation: every value cached for it is now unreachable."""
+        await self.cache.incr(self._generation_key(owner))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from genai_shared.cache import MemoryCache, RedisCache, build_cache
 
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+
 from genai_shared.db.pagination import InvalidCursor, decode_cursor, encode_cursor, split_page
 from genai_shared.settings import BaseAppSettings, normalize_database_url
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from genai_shared.db.base import UUIDPrimaryKeyMixin, new_metadata
-from genai_shared.db.session import Database, after_commit
 from sqlalchemy import String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from genai_shared.db.base import UUIDPrimaryKeyMixin, new_metadata
+from genai_shared.db.session import Database, after_commit
 
 
 class Base(DeclarativeBase):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from pydantic import BaseModel
+
 from genai_shared.log import RequestIdFilter, configure_logging
 from genai_shared.settings import BaseAppSettings
 from genai_shared.web.app import create_base_app
 from genai_shared.web.errors import NotFound, TooManyRequests
-from pydantic import BaseModel
 
 
 class Item(BaseModel):

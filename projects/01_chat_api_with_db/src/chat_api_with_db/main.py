@@ -6,15 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from genai_shared.cache import build_cache
-from genai_shared.db.session import Database
-from genai_shared.log import configure_logging
-from genai_shared.web.app import create_base_app
 
 from chat_api_with_db import __version__
 from chat_api_with_db.chat.router import router as chat_router
 from chat_api_with_db.core.config import Settings, get_settings
 from chat_api_with_db.users.router import router as users_router
+from genai_shared.cache import build_cache
+from genai_shared.db.session import Database
+from genai_shared.log import configure_logging
+from genai_shared.web.app import create_base_app
 
 API_PREFIX = "/api/v1"
 

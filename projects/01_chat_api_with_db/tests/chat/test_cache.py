@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from chat_api_with_db.chat.cache import RecentConversationsCache
+from chat_api_with_db.chat.cache import recent_conversations_cache
 from chat_api_with_db.chat.models import Conversation
 
 
@@ -61,7 +61,7 @@ async def test_a_racing_reader_never_leaves_a_stale_read_behind(
     user = await make_user()
     user_id = uuid.UUID(user["id"])
     await make_conversation(user["id"], title="old")
-    cache = RecentConversationsCache(app.state.cache, ttl_seconds=60)
+    cache = recent_conversations_cache(app.state.cache, ttl_seconds=60)
 
     generation = await cache.generation(user_id)
     stale_page = (
@@ -71,7 +71,8 @@ async def test_a_racing_reader_never_leaves_a_stale_read_behind(
     from chat_api_with_db.chat.schemas import ConversationPublic
     from genai_shared.db.pagination import Page
 
-    await cache.put(user_id, generation, 20, Page[ConversationPublic].model_validate(stale_page))
+    stale = Page[ConversationPublic].model_validate(stale_page)
+    await cache.put(user_id, generation, stale, variant="limit20")
 
     assert await _titles(client, user["id"]) == ["new", "old"]
 

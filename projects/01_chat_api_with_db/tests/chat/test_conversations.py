@@ -149,8 +149,9 @@ class TestGetUpdateDelete:
     async def test_delete_removes_conversation_and_its_messages(
         self, app, client, make_user, make_conversation
     ):
-        from chat_api_with_db.chat.models import Message
         from sqlalchemy import func, select
+
+        from chat_api_with_db.chat.models import Message
 
         conversation = await make_conversation((await make_user())["id"])
         path = f"/api/v1/conversations/{conversation['id']}"

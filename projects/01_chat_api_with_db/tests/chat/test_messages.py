@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from chat_api_with_db.chat.schemas import MAX_MESSAGE_CHARS
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from chat_api_with_db.chat import service
-from chat_api_with_db.chat.cache import RecentConversationsCache
+from chat_api_with_db.chat.cache import RecentConversationsCache, recent_conversations_cache
 from chat_api_with_db.chat.exceptions import ConversationNotFound
 from chat_api_with_db.chat.models import Conversation
 from chat_api_with_db.core.dependencies import CacheDep, SessionDep
@@ -20,9 +20,11 @@ async def valid_conversation_id(conversation_id: uuid.UUID, session: SessionDep)
     return conversation
 
 
-def recent_conversations_cache(request: Request, cache: CacheDep) -> RecentConversationsCache:
-    return RecentConversationsCache(cache, ttl_seconds=request.app.state.settings.cache_ttl_seconds)
+def conversations_cache(request: Request, cache: CacheDep) -> RecentConversationsCache:
+    return recent_conversations_cache(
+        cache, ttl_seconds=request.app.state.settings.cache_ttl_seconds
+    )
 
 
 ValidConversation = Annotated[Conversation, Depends(valid_conversation_id)]
-ConversationCacheDep = Annotated[RecentConversationsCache, Depends(recent_conversations_cache)]
+ConversationCacheDep = Annotated[RecentConversationsCache, Depends(conversations_cache)]

@@ -5,11 +5,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from genai_shared.db.base import JSONType, TimestampMixin, UUIDPrimaryKeyMixin, utcnow
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chat_api_with_db.core.database import Base
+from genai_shared.db.base import JSONType, TimestampMixin, UUIDPrimaryKeyMixin, utcnow
 
 
 class MessageRole(StrEnum):

@@ -4,8 +4,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
-from genai_shared.web.errors import error_responses
 
 from chat_api_with_db.chat import service
 from chat_api_with_db.chat.dependencies import ConversationCacheDep, ValidConversation
@@ -20,6 +18,8 @@ from chat_api_with_db.chat.schemas import (
 )
 from chat_api_with_db.core.dependencies import SessionDep
 from chat_api_with_db.users.exceptions import UserNotFound
+from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
+from genai_shared.web.errors import error_responses
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from genai_shared.schemas import CustomModel, RequestModel, UTCDateTime
 from pydantic import Field, StringConstraints, field_validator
 
 from chat_api_with_db.chat.models import MessageRole
+from genai_shared.schemas import CustomModel, RequestModel, UTCDateTime
 
 MAX_MESSAGE_CHARS = 32_000
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

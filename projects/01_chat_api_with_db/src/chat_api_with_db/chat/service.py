@@ -5,9 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from genai_shared.db.base import utcnow
-from genai_shared.db.pagination import Page, decode_cursor, split_page
-from genai_shared.db.session import after_commit
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +18,9 @@ from chat_api_with_db.chat.schemas import (
 )
 from chat_api_with_db.users import service as users_service
 from chat_api_with_db.users.exceptions import UserNotFound
+from genai_shared.db.base import utcnow
+from genai_shared.db.pagination import Page, decode_cursor, split_page
+from genai_shared.db.session import after_commit
 
 
 def _invalidate_after_commit(
@@ -63,7 +63,7 @@ async def list_conversations(
     """A user's conversations, newest first. The first page is served from the cache."""
     generation = await cache.generation(user_id) if cursor is None else None
     if generation is not None:
-        cached = await cache.get(user_id, generation, limit)
+        cached = await cache.get(user_id, generation, variant=f"limit{limit}")
         if cached is not None:
             return cached
 
@@ -82,7 +82,7 @@ async def list_conversations(
         items=[ConversationPublic.model_validate(row) for row in rows], next_cursor=next_cursor
     )
     if generation is not None:
-        await cache.put(user_id, generation, limit, page)
+        await cache.put(user_id, generation, page, variant=f"limit{limit}")
     return page
 
 

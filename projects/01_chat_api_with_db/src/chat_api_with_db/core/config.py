@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from genai_shared.settings import BaseAppSettings
 from pydantic_settings import SettingsConfigDict
+
+from genai_shared.settings import BaseAppSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from genai_shared.db.base import new_metadata
 from sqlalchemy.orm import DeclarativeBase
+
+from genai_shared.db.base import new_metadata
 
 
 class Base(DeclarativeBase):

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from genai_shared.cache import Cache
 from genai_shared.db.session import Database
-from sqlalchemy.ext.asyncio import AsyncSession
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

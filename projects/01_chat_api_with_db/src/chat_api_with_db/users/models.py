@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from genai_shared.db.base import TimestampMixin, UUIDPrimaryKeyMixin
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chat_api_with_db.core.database import Base
+from genai_shared.db.base import TimestampMixin, UUIDPrimaryKeyMixin
 
 
 class User(UUIDPrimaryKeyMixin, TimestampMixin, Base):

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
-from genai_shared.web.errors import error_responses
 
 from chat_api_with_db.core.dependencies import SessionDep
 from chat_api_with_db.users import service
@@ -9,6 +8,7 @@ from chat_api_with_db.users.dependencies import ValidUser
 from chat_api_with_db.users.exceptions import EmailAlreadyRegistered, UserNotFound
 from chat_api_with_db.users.models import User
 from chat_api_with_db.users.schemas import UserCreate, UserPublic
+from genai_shared.web.errors import error_responses
 
 router = APIRouter(prefix="/users", tags=["users"])
 

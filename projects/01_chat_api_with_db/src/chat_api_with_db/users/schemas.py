@@ -3,8 +3,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from genai_shared.schemas import CustomModel, RequestModel, UTCDateTime
 from pydantic import EmailStr, Field, StringConstraints
+
+from genai_shared.schemas import CustomModel, RequestModel, UTCDateTime
 
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
