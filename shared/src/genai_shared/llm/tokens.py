@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import tiktoken
+
 from genai_shared.llm.types import ChatMessage
 
 DEFAULT_ENCODING = "cl100k_base"

@@ -52,9 +52,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from genai_shared.llm.settings import ProviderSettings
 from genai_shared.llm.tokens import count_text
 
 FAULT_HEADER = "x-fake-fault"
+# Test credentials: the server_error fault echoes them back, so tests can assert they
+# never leak into our errors. Not real keys.
+FAKE_OPENAI_KEY = "sk-test-openai-S3CRET-0123456789"
+FAKE_ANTHROPIC_KEY = "sk-ant-test-S3CRET-0123456789"
+FAKE_OPENROUTER_KEY = "sk-or-test-S3CRET-0123456789"
+FAKE_KEYS = (FAKE_OPENAI_KEY, FAKE_ANTHROPIC_KEY, FAKE_OPENROUTER_KEY)
 _SECRET_HEADERS = frozenset(
     {"authorization", "x-api-key", "api-key", "cookie", "proxy-authorization"}
 )
@@ -439,7 +446,7 @@ async def _openai_stream(
         if faults.has("slow_drip"):
             await asyncio.sleep(faults.number("slow_drip", 0) / 1000)
         yield _sse(chunk(delta))
-    if _stop_here(faults, len(deltas)):
+    if _interrupted(faults):
         if faults.has("error_event_after"):
             yield _sse(error)
         return
@@ -450,6 +457,10 @@ async def _openai_stream(
         final["usage"] = _openai_usage(completion)
         yield _sse(final)
     yield b"data: [DONE]\n\n"
+
+
+def _interrupted(faults: Faults) -> bool:
+    return faults.has("truncate_after") or faults.has("error_event_after")
 
 
 def _stop_here(faults: Faults, sent: int) -> bool:
@@ -659,7 +670,7 @@ async def _anthropic_stream(
         yield _sse(
             {"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"
         )
-    if _stop_here(faults, len(deltas)):
+    if _interrupted(faults):
         if faults.has("error_event_after"):
             yield _sse(error, "error")
         return
@@ -716,6 +727,21 @@ class RunningFakeUpstream:
 
     def clear(self) -> None:
         self.state.clear()
+
+    def provider_settings(self, **overrides: Any) -> ProviderSettings:
+        """ProviderSettings with every provider pointed at this fake (no .env, short timeouts)."""
+        values: dict[str, Any] = {
+            "openai_api_key": FAKE_OPENAI_KEY,
+            "openai_base_url": self.openai_base_url,
+            "anthropic_api_key": FAKE_ANTHROPIC_KEY,
+            "anthropic_base_url": self.anthropic_base_url,
+            "openrouter_api_key": FAKE_OPENROUTER_KEY,
+            "openrouter_base_url": self.openrouter_base_url,
+            "llm_timeout_seconds": 5.0,
+            "llm_connect_timeout_seconds": 1.0,
+            **overrides,
+        }
+        return ProviderSettings(_env_file=None, **values)
 
 
 @contextlib.contextmanager

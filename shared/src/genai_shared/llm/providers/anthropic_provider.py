@@ -11,12 +11,14 @@ on models that support sampling, so it travels in `extra_body` when a caller set
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Any
 
 import anthropic
 import httpx2
 from anthropic.types import Message, RawMessageStreamEvent
+from pydantic import SecretStr
+
 from genai_shared.llm.base import LLMProvider
 from genai_shared.llm.errors import (
     ProviderError,
@@ -37,7 +39,6 @@ from genai_shared.llm.types import (
     ToolCall,
     Usage,
 )
-from pydantic import SecretStr
 
 _PLACEHOLDER_KEY = "not-needed"
 _STOP_REASONS: dict[str, FinishReason] = {
@@ -245,7 +246,7 @@ class AnthropicProvider(LLMProvider):
             tool_calls=tool_calls,
         )
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         try:
             stream: anthropic.AsyncStream[
                 RawMessageStreamEvent

@@ -14,11 +14,13 @@ litellm with `client=`, and closes them in `aclose()`.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
+from pydantic import SecretStr
+
 from genai_shared.llm.base import LLMProvider
 from genai_shared.llm.errors import (
     ContentFiltered,
@@ -45,7 +47,6 @@ from genai_shared.llm.types import (
     ToolCall,
     Usage,
 )
-from pydantic import SecretStr
 
 _OPENAI_SDK_ROUTES = frozenset({"openai"})
 _HTTP_HANDLER_ROUTES = frozenset({"anthropic", "openrouter"})
@@ -91,15 +92,15 @@ def routes_from_settings(settings: ProviderSettings) -> dict[str, LiteLLMRoute]:
 
 def map_litellm_error(exc: Exception, *, provider: str, secrets: tuple[str, ...]) -> ProviderError:
     """litellm's exceptions subclass openai's; only a few need their own reading."""
-    litellm = import_litellm()
-    if isinstance(exc, litellm.MidStreamFallbackError):
+    import_litellm()
+    from litellm import exceptions as litellm_errors
+
+    if isinstance(exc, litellm_errors.MidStreamFallbackError):
         original = getattr(exc, "original_exception", None)
-        if isinstance(original, Exception) and not isinstance(
-            original, litellm.MidStreamFallbackError
-        ):
+        if isinstance(original, Exception) and original is not exc:
             return map_litellm_error(original, provider=provider, secrets=secrets)
         return ProviderUnavailable("the stream broke off", provider=provider)
-    if isinstance(exc, litellm.ContentPolicyViolationError):
+    if isinstance(exc, litellm_errors.ContentPolicyViolationError):
         return ContentFiltered(
             describe("the provider's content filter blocked the request", "content_policy"),
             provider=provider,
@@ -240,7 +241,7 @@ class LiteLLMProvider(LLMProvider):
             ],
         )
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         litellm = import_litellm()
         try:
             wrapper = await litellm.acompletion(**self._params(request, stream=True))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
 from genai_shared.llm.base import LLMProvider
@@ -120,7 +120,7 @@ class MockProvider(LLMProvider):
             request_id=request_id,
         )
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         failing = self._failure_due()
         if self.script.latency:
             await self._sleep(self.script.latency)
@@ -136,4 +136,6 @@ class MockProvider(LLMProvider):
             yield TextDelta(text=piece)
         if break_after is not None:
             raise self._error()
-        yield StreamEnd(finish_reason=finish, usage=usage, request_id=request_id, model=request.model)
+        yield StreamEnd(
+            finish_reason=finish, usage=usage, request_id=request_id, model=request.model
+        )

@@ -6,11 +6,14 @@ off (`max_retries=0`): the fallback chain decides what to retry.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Any
 
 import httpx2
 import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from pydantic import SecretStr
+
 from genai_shared.llm.base import LLMProvider
 from genai_shared.llm.errors import (
     ProviderError,
@@ -32,8 +35,6 @@ from genai_shared.llm.types import (
     ToolCall,
     Usage,
 )
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from pydantic import SecretStr
 
 _PLACEHOLDER_KEY = "not-needed"  # local OpenAI-compatible servers accept any key
 
@@ -233,7 +234,7 @@ class OpenAIProvider(LLMProvider):
             tool_calls=tool_calls,
         )
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         try:
             stream: openai.AsyncStream[
                 ChatCompletionChunk

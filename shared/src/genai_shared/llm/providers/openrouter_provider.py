@@ -7,6 +7,7 @@ names are `<vendor>/<model>` (`openai/gpt-4o`, `anthropic/claude-haiku-4-5`).
 from __future__ import annotations
 
 import httpx2
+
 from genai_shared.llm.providers.openai_provider import OpenAIProvider
 from genai_shared.llm.settings import ProviderSettings
 

@@ -1,0 +1,18 @@
+"""Alembic environment for project 02 (async; SQLite and PostgreSQL)."""
+
+from logging.config import fileConfig
+
+from alembic import context
+
+import multi_provider_chat.chat.models
+import multi_provider_chat.users.models  # noqa: F401 - register the tables on Base.metadata
+from multi_provider_chat.core.config import get_settings
+from multi_provider_chat.core.database import Base
+from genai_shared.db.migrations import run_env
+
+if context.config.config_file_name is not None and context.config.attributes.get(
+    "configure_logger", True
+):
+    fileConfig(context.config.config_file_name, disable_existing_loggers=False)
+
+run_env(context, Base.metadata, get_settings().database_url)

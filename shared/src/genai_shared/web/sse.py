@@ -1,0 +1,77 @@
+"""Server-sent events: the wire format and the response headers.
+
+An event is ``event: <name>`` (optional), one ``data:`` line per line of payload, then a
+blank line. Proxies must not buffer it (``X-Accel-Buffering: no``) and caches must not
+keep it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import anyio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx would otherwise hold the stream back
+}
+SSE_MEDIA_TYPE = "text/event-stream"
+
+
+def sse_event(data: Any, event: str | None = None) -> bytes:
+    """Encode one event; ``data`` is JSON-encoded unless it is already a string."""
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    lines = [f"event: {event}"] if event else []
+    lines += [f"data: {line}" for line in payload.split("\n")]
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+class EventStreamResponse(StreamingResponse):
+    """A streaming response that notices a client leaving and always closes its iterator.
+
+    Starlette alone, on servers speaking ASGI 2.4+, only learns of a disconnect at the next
+    write and then leaves the body iterator suspended until garbage collection. Here a
+    listener cancels the stream as soon as ``http.disconnect`` arrives, and the iterator
+    is closed in ``finally`` (shielded), so the generator's cleanup (saving a partial
+    reply, closing the upstream connection) runs at once, every time.
+    """
+
+    media_type = SSE_MEDIA_TYPE
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            content, status_code=status_code, headers={**SSE_HEADERS, **(headers or {})}
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def stream_then_stop() -> None:
+                try:
+                    await self.stream_response(send)
+                except OSError:
+                    pass  # the client went away while we were writing
+                finally:
+                    group.cancel_scope.cancel()
+
+            group.start_soon(stream_then_stop)
+            await self.listen_for_disconnect(receive)
+            group.cancel_scope.cancel()
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()
