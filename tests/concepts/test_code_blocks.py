@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import traceback
+import types
 from pathlib import Path
 
 import pytest
@@ -15,16 +16,23 @@ LINK_RE = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
 
 def test_concept_file_code_runs(concept_file, parse_blocks, executed_blocks, tmp_path, monkeypatch):
-    """Run the file's blocks in order in one namespace, as a learner would paste them."""
+    """Run the file's blocks in order in one module, as a learner would paste them in a script."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    namespace: dict[str, object] = {"__name__": f"concept_{concept_file.stem}"}
+    # A real, registered module (not a bare dict): Pydantic and FastAPI resolve annotations
+    # through sys.modules[__name__], exactly as they would for a learner's script.
+    module = types.ModuleType(f"concept_{concept_file.stem}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
     for block in parse_blocks(concept_file):
         if block.is_fragment:
             continue
-        code = compile(block.source, f"{concept_file.name}:block@line{block.line}", "exec")
+        # dont_inherit: this test module's `from __future__ import annotations` must not leak
+        # into the learner's code.
+        code = compile(
+            block.source, f"{concept_file.name}:block@line{block.line}", "exec", dont_inherit=True
+        )
         try:
-            exec(code, namespace)  # noqa: S102 - running the curriculum's own code is the point
+            exec(code, module.__dict__)  # noqa: S102 - running the curriculum's own code is the point
         except BaseException as exc:  # pragma: no cover - reported, then re-raised
             detail = "".join(traceback.format_exception(exc))
             pytest.fail(
@@ -32,7 +40,6 @@ def test_concept_file_code_runs(concept_file, parse_blocks, executed_blocks, tmp
                 pytrace=False,
             )
         executed_blocks.append(block)
-    sys.modules.pop(namespace["__name__"], None)  # type: ignore[call-overload]
 
 
 def test_fragments_are_under_ten_percent(parse_blocks):
