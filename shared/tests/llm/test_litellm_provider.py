@@ -26,6 +26,12 @@ from genai_shared.llm.settings import ProviderSettings
 from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEnd, TextDelta
 from genai_shared.testing.fake_upstream import FAKE_KEYS, RecordedRequest, RunningFakeUpstream
 
+# litellm's own noise (its pydantic models), not ours.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince211"),
+    pytest.mark.filterwarnings("ignore:Item .* is using the `ReadOnly` qualifier:UserWarning"),
+]
+
 ROUTES = [
     ("openai/gpt-4o", "/v1/chat/completions"),
     ("anthropic/claude-haiku-4-5", "/v1/messages"),
