@@ -10,16 +10,20 @@ export LITELLM_LOCAL_MODEL_COST_MAP ?= True
 export UV_PYTHON_DOWNLOADS ?= never
 
 # The main job: the most advanced project in the repo.
-MAIN := 01
+MAIN := 02
 
 PROJECT_01 := projects/01_chat_api_with_db
 PACKAGE_01 := chat-api-with-db
 MODULE_01 := chat_api_with_db
 
+PROJECT_02 := projects/02_multi_provider_chat
+PACKAGE_02 := multi-provider-chat
+MODULE_02 := multi_provider_chat
+
 PYTEST := $(UV) run --frozen pytest
 
 .PHONY: help install run test test-integration services lint format bench check-topic \
-        run-01 test-01 cov-01 migrate-01
+        run-01 test-01 cov-01 migrate-01 run-02 test-02 cov-02 migrate-02
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -70,3 +74,17 @@ test-01: install ## Test project 01 alone
 
 cov-01: install ## Project 01 tests with line coverage (fails under 85%)
 	$(PYTEST) $(PROJECT_01) --cov=$(MODULE_01) --cov-report=term-missing --cov-fail-under=85
+
+# --- project 02 --------------------------------------------------------------------------
+
+migrate-02: install ## Apply project 02's migrations (DATABASE_URL, default SQLite)
+	$(UV) run --frozen alembic -c $(PROJECT_02)/alembic.ini upgrade head
+
+run-02: migrate-02 ## Serve project 02 (mock provider unless provider keys are set)
+	$(UV) run --frozen --package $(PACKAGE_02) $(PACKAGE_02)
+
+test-02: install ## Test project 02 alone
+	$(PYTEST) $(PROJECT_02)
+
+cov-02: install ## Project 02 tests with line coverage (fails under 85%)
+	$(PYTEST) $(PROJECT_02) --cov=$(MODULE_02) --cov-report=term-missing --cov-fail-under=85

@@ -1,0 +1,293 @@
+"""How much latency and throughput the OpenAI-compatible gateway (project 02) costs.
+
+The same chat-completion requests go straight to the fake upstream and through the
+gateway in front of it (``openai/<model>`` routed to the fake), non-streaming and
+streaming, at concurrency 1 and 32, bounded by a request count and a time limit. Reported
+per run: p50 / p99 latency, time to first token (streams), requests per second, and the
+gateway's added cost relative to the direct run measured in the same invocation.
+
+    uv run python benchmarks/gateway_overhead.py                # start both, measure
+    uv run python benchmarks/gateway_overhead.py --gateway-url http://127.0.0.1:4000/v1 \
+        --gateway-model openai/gpt-4o-mini                      # measure another gateway
+
+The gateway runs as one uvicorn worker pinned to CPU 0 (``taskset``) when available; the
+fake upstream and the load generator share the other core. Everything is on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS = {
+    "added_p50_ms_c1": 1.5,
+    "rps_c32": 1000.0,
+    "added_ttft_ms_c1": 1.5,
+}
+BODY_MESSAGES = [
+    {"role": "system", "content": "You are a concise assistant."},
+    {"role": "user", "content": "Give me one sentence about benchmarks, please."},
+]
+
+
+@dataclass
+class Run:
+    label: str
+    concurrency: int
+    stream: bool
+    latencies: list[float]
+    ttfts: list[float]
+    errors: int
+    elapsed: float
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    @staticmethod
+    def _pct(values: list[float], q: float) -> float:
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    def p50(self) -> float:
+        return self._pct(self.latencies, 0.50)
+
+    def p99(self) -> float:
+        return self._pct(self.latencies, 0.99)
+
+    def ttft50(self) -> float:
+        return self._pct(self.ttfts, 0.50)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@contextmanager
+def process(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        wait_for_port(port)
+        yield
+    except Exception:
+        log.seek(0)
+        sys.stderr.write(log.read().decode(errors="replace")[-4000:])
+        raise
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def pinned(cpu: str) -> list[str]:
+    return ["taskset", "-c", cpu] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+async def one_request(
+    session: aiohttp.ClientSession, url: str, model: str, stream: bool
+) -> tuple[float, float | None]:
+    body = {"model": model, "messages": BODY_MESSAGES, "max_tokens": 64, "stream": stream}
+    started = time.perf_counter()
+    first: float | None = None
+    async with session.post(url, json=body, headers={"Authorization": "Bearer bench"}) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"HTTP {resp.status}: {(await resp.text())[:200]}")
+        if stream:
+            async for line in resp.content:
+                if first is None and line.startswith(b"data: {") and b'"content":"' in line:
+                    if b'"content":""' not in line:
+                        first = time.perf_counter() - started
+            # the stream has ended ([DONE] or EOF)
+        else:
+            json.loads(await resp.read())
+    return time.perf_counter() - started, first
+
+
+async def measure(
+    label: str, url: str, model: str, *, stream: bool, concurrency: int, requests: int,
+    max_seconds: float,
+) -> Run:
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    latencies: list[float] = []
+    ttfts: list[float] = []
+    errors = 0
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(min(20, requests)):  # warm-up: connections, imports, caches
+            await one_request(session, url, model, stream)
+        queue = iter(range(requests))
+        deadline = time.perf_counter() + max_seconds
+        started = time.perf_counter()
+
+        async def worker() -> None:
+            nonlocal errors
+            for _ in queue:
+                if time.perf_counter() > deadline:
+                    return
+                try:
+                    latency, first = await one_request(session, url, model, stream)
+                except Exception:
+                    errors += 1
+                    continue
+                latencies.append(latency)
+                if first is not None:
+                    ttfts.append(first)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return Run(label, concurrency, stream, latencies, ttfts, errors, elapsed)
+
+
+def report(runs: list[Run]) -> None:
+    header = f"{'run':<10}{'stream':<8}{'conc':>5}{'n':>7}{'err':>5}{'p50 ms':>9}{'p99 ms':>9}"
+    header += f"{'ttft50':>9}{'req/s':>9}"
+    print(header)
+    print("-" * len(header))
+    for r in runs:
+        ttft = f"{r.ttft50():9.2f}" if r.stream else f"{'':>9}"
+        print(
+            f"{r.label:<10}{'yes' if r.stream else 'no':<8}{r.concurrency:>5}{len(r.latencies):>7}"
+            f"{r.errors:>5}{r.p50():9.2f}{r.p99():9.2f}{ttft}{r.rps:9.0f}"
+        )
+
+
+def compare(runs: list[Run]) -> dict[str, float]:
+    by_key = {(r.label, r.stream, r.concurrency): r for r in runs}
+    summary: dict[str, float] = {}
+    print("\ngateway vs direct (same invocation):")
+    for stream in (False, True):
+        for conc in sorted({r.concurrency for r in runs}):
+            direct = by_key.get(("direct", stream, conc))
+            gateway = by_key.get(("gateway", stream, conc))
+            if not direct or not gateway:
+                continue
+            added = gateway.p50() - direct.p50()
+            line = (
+                f"  {'stream' if stream else 'non-stream':<11} c={conc:<3} added p50 "
+                f"{added:7.2f} ms  p50 ratio {gateway.p50() / direct.p50():5.2f}x  "
+                f"req/s {gateway.rps:7.0f} vs {direct.rps:7.0f} ({gateway.rps / direct.rps:4.2f}x)"
+            )
+            if stream:
+                added_ttft = gateway.ttft50() - direct.ttft50()
+                line += f"  added ttft {added_ttft:6.2f} ms"
+                summary[f"added_ttft_ms_c{conc}"] = added_ttft
+            else:
+                summary[f"added_p50_ms_c{conc}"] = added
+                summary[f"rps_c{conc}"] = gateway.rps
+            print(line)
+    return summary
+
+
+def check_targets(summary: dict[str, float]) -> None:
+    print("\ntargets (one gateway worker on one core, against the fake upstream):")
+    for key, target in TARGETS.items():
+        if key not in summary:
+            continue
+        value = summary[key]
+        ok = value >= target if key.startswith("rps") else value <= target
+        bound = ">=" if key.startswith("rps") else "<="
+        gap = "" if ok else f"   gap: {abs(value - target):.2f}"
+        print(f"  {key:<18} {value:9.2f}  target {bound} {target:<8} {'met' if ok else 'NOT met'}{gap}")
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    upstream_port = free_port()
+    upstream_cmd = [
+        *pinned("1"), sys.executable, "-m", "genai_shared.testing.fake_upstream",
+        "--port", str(upstream_port),
+    ]
+    runs: list[Run] = []
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LOG_LEVEL": "WARNING",
+    }
+    with process(upstream_cmd, upstream_port, env=env):
+        direct_url = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
+        gateway_port = free_port()
+        gateway_env = {
+            **env,
+            "OPENAI_API_KEY": "sk-bench",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
+            "DATABASE_URL": "sqlite+aiosqlite:///:memory:",
+            "PORT": str(gateway_port),
+        }
+        if args.gateway_url:
+            gateway_url, gateway_model = args.gateway_url.rstrip("/") + "/chat/completions", args.gateway_model
+            context = contextmanager(lambda: iter([None]))()
+        else:
+            gateway_url = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
+            gateway_model = f"openai/{args.model}"
+            cmd = [
+                *pinned("0"), sys.executable, "-m", "uvicorn",
+                "multi_provider_chat.main:create_app", "--factory",
+                "--host", "127.0.0.1", "--port", str(gateway_port),
+                "--no-access-log", "--log-level", "warning", "--loop", "uvloop",
+                "--http", "httptools",
+            ]
+            context = process(cmd, gateway_port, env=gateway_env)
+        with context:
+            for stream in (False, True):
+                for conc in args.concurrency:
+                    for label, url, model in (
+                        ("direct", direct_url, args.model),
+                        ("gateway", gateway_url, gateway_model),
+                    ):
+                        runs.append(
+                            await measure(
+                                label, url, model, stream=stream, concurrency=conc,
+                                requests=args.requests, max_seconds=args.max_seconds,
+                            )
+                        )
+    report(runs)
+    check_targets(compare(runs))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="per run (upper bound)")
+    parser.add_argument("--max-seconds", type=float, default=8.0, help="per run (upper bound)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--model", default="gpt-4o-mini", help="model name at the upstream")
+    parser.add_argument("--gateway-url", help="measure another OpenAI-compatible gateway (…/v1)")
+    parser.add_argument("--gateway-model", default="openai/gpt-4o-mini")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
