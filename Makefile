@@ -57,6 +57,9 @@ format: install ## Format the code with ruff
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
+bench: install ## Gateway overhead benchmark: direct vs through project 02 (loopback, bounded)
+	$(UV) run --frozen python benchmarks/gateway_overhead.py $(BENCH_ARGS)
+
 check-topic: install ## Run one topic's code blocks: make check-topic T=03
 	@test -n "$(T)" || { echo "usage: make check-topic T=03"; exit 2; }
 	$(PYTEST) tests/concepts -k "topic$(T)"

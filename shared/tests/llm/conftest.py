@@ -2,13 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import ipaddress
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx2
 import pytest
 
+from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.settings import ProviderSettings
+from genai_shared.llm.types import StreamEnd, StreamEvent, TextDelta
 from genai_shared.testing.fake_upstream import RunningFakeUpstream
+
+
+def _is_loopback(host: object) -> bool:
+    if host in ("localhost", None):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def no_external_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Refuse (and fail the test on) any connection or DNS lookup beyond loopback.
+
+    Proves that nothing in the provider layer, litellm included, calls a real host:
+    litellm would otherwise fetch price maps and header configs from GitHub and swallow
+    the failure.
+    """
+    attempts: list[str] = []
+    real_connect = socket.socket.connect
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+            attempts.append(f"connect {address!r}")
+            raise OSError("external network blocked in tests")
+        return real_connect(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _is_loopback(host.decode() if isinstance(host, bytes) else host):
+            attempts.append(f"getaddrinfo {host!r}")
+            raise socket.gaierror("external network blocked in tests")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield attempts
+    assert not attempts, f"the test tried to reach the network: {attempts}"
 
 
 @pytest.fixture
@@ -54,3 +99,41 @@ async def tracking_client() -> AsyncIterator[tuple[httpx2.AsyncClient, TrackingT
     transport = TrackingTransport()
     async with httpx2.AsyncClient(transport=transport) as client:
         yield client, transport
+
+
+@dataclass
+class Drained:
+    """What a stream produced: its text deltas, its end event, or the error that cut it."""
+
+    texts: list[str] = field(default_factory=list)
+    ends: list[StreamEnd] = field(default_factory=list)
+    error: ProviderError | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.texts)
+
+    @property
+    def end(self) -> StreamEnd:
+        assert len(self.ends) == 1, f"expected exactly one StreamEnd, got {self.ends}"
+        return self.ends[0]
+
+
+async def _drain(events: AsyncIterator[StreamEvent]) -> Drained:
+    drained = Drained()
+    try:
+        async for event in events:
+            assert not drained.ends, "no event may follow the StreamEnd"
+            if isinstance(event, TextDelta):
+                drained.texts.append(event.text)
+            else:
+                drained.ends.append(event)
+    except ProviderError as error:
+        drained.error = error
+    return drained
+
+
+@pytest.fixture
+def drain() -> Callable[[AsyncIterator[StreamEvent]], Awaitable[Drained]]:
+    """`result = await drain(provider.stream(request))`: consume a stream, keep its error."""
+    return _drain

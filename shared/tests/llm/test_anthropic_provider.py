@@ -28,7 +28,10 @@ MODEL = "claude-haiku-4-5"
 
 
 def ask(text: str = "hello there world", model: str = MODEL, **kwargs: Any) -> ChatRequest:
-    messages = [ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content=text)]
+    messages = [
+        ChatMessage(role="system", content="Be brief."),
+        ChatMessage(role="user", content=text),
+    ]
     return ChatRequest(model=model, messages=messages, **kwargs)
 
 
@@ -64,7 +67,8 @@ class TestComplete:
         assert response.model == MODEL
         assert response.usage.output_tokens == 5
         assert response.usage.input_tokens > 0
-        assert response.request_id and response.request_id.startswith("req_")
+        assert response.request_id
+        assert response.request_id.startswith("req_")
         [sent] = fake_upstream_requests
         assert sent.path == "/v1/messages"
         assert sent.body["system"] == "Be brief."
@@ -131,7 +135,8 @@ class TestStream:
         assert end.usage.output_tokens == 5  # from message_delta
         assert end.usage.input_tokens > 0  # from message_start
         assert end.model == MODEL
-        assert end.request_id and end.request_id.startswith("req_")
+        assert end.request_id
+        assert end.request_id.startswith("req_")
 
     async def test_streamed_tool_use(self, provider: AnthropicProvider) -> None:
         events = [e async for e in provider.stream(ask("find uv", tools=[ToolSpec(name="search")]))]
@@ -243,7 +248,8 @@ class TestFaults:
             await provider.complete(ask(model=f"{MODEL}@fault=rate_limit=4"))
 
         assert caught.value.retry_after == 4.0
-        assert caught.value.request_id and caught.value.request_id.startswith("req_")
+        assert caught.value.request_id
+        assert caught.value.request_id.startswith("req_")
 
     async def test_echoed_key_never_reaches_the_error(self, provider: AnthropicProvider) -> None:
         with pytest.raises(ProviderUnavailable) as caught:

@@ -71,9 +71,17 @@ def test_classification(status: int | None, error_type: str | None, expected: ty
 
 
 def test_retriable_flags() -> None:
-    assert RateLimited.retriable and ProviderTimeout.retriable and ProviderUnavailable.retriable
+    assert RateLimited.retriable
+    assert ProviderTimeout.retriable
+    assert ProviderUnavailable.retriable
     assert not (
-        InvalidRequest.retriable or AuthenticationFailed.retriable or ContentFiltered.retriable
+        InvalidRequest.retriable
+    )
+    assert not (
+        AuthenticationFailed.retriable
+    )
+    assert not (
+        ContentFiltered.retriable
     )
 
 

@@ -60,7 +60,8 @@ async def raw_client(fake_upstream: RunningFakeUpstream) -> AsyncIterator[httpx.
 class TestOpenAIFormat:
     async def test_strict_sdk_parses_a_completion(self, openai_client: openai.AsyncOpenAI) -> None:
         completion = await openai_client.chat.completions.create(
-            model="gpt-4o", messages=MESSAGES  # type: ignore[arg-type]
+            model="gpt-4o",
+            messages=MESSAGES,  # type: ignore[arg-type]
         )
 
         assert completion.object == "chat.completion"
@@ -82,7 +83,8 @@ class TestOpenAIFormat:
 
         assert final.choices[0].message.content == "Echo: hello there"
         assert final.choices[0].finish_reason == "stop"
-        assert final.usage is not None and final.usage.completion_tokens == 4
+        assert final.usage is not None
+        assert final.usage.completion_tokens == 4
 
     async def test_models_list(self, openai_client: openai.AsyncOpenAI) -> None:
         page = await openai_client.models.list()
@@ -107,7 +109,8 @@ class TestOpenAIFormat:
         assert {chunk["object"] for chunk in chunks} == {"chat.completion.chunk"}
         assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
         assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
-        assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 4
+        assert chunks[-1]["choices"] == []
+        assert chunks[-1]["usage"]["completion_tokens"] == 4
         assert all(chunk["usage"] is None for chunk in chunks[:-1])
 
     async def test_no_usage_chunk_unless_asked(self, raw_client: httpx.AsyncClient) -> None:
@@ -146,7 +149,9 @@ class TestAnthropicFormat:
         self, anthropic_client: anthropic.AsyncAnthropic
     ) -> None:
         message = await anthropic_client.messages.create(
-            model="claude-haiku-4-5", max_tokens=50, messages=MESSAGES  # type: ignore[arg-type]
+            model="claude-haiku-4-5",
+            max_tokens=50,
+            messages=MESSAGES,  # type: ignore[arg-type]
         )
 
         assert message.content[0].type == "text"
@@ -158,18 +163,26 @@ class TestAnthropicFormat:
         self, anthropic_client: anthropic.AsyncAnthropic
     ) -> None:
         async with anthropic_client.messages.stream(
-            model="claude-haiku-4-5", max_tokens=50, messages=MESSAGES  # type: ignore[arg-type]
+            model="claude-haiku-4-5",
+            max_tokens=50,
+            messages=MESSAGES,  # type: ignore[arg-type]
         ) as stream:
             final = await stream.get_final_message()
 
-        assert final.content[0].type == "text" and final.content[0].text == "Echo: hello there"
+        assert final.content[0].type == "text"
+        assert final.content[0].text == "Echo: hello there"
         assert final.stop_reason == "end_turn"
         assert final.usage.output_tokens == 4
 
     async def test_raw_stream_bytes(self, raw_client: httpx.AsyncClient) -> None:
         response = await raw_client.post(
             "/v1/messages",
-            json={"model": "claude-haiku-4-5", "max_tokens": 50, "messages": MESSAGES, "stream": True},
+            json={
+                "model": "claude-haiku-4-5",
+                "max_tokens": 50,
+                "messages": MESSAGES,
+                "stream": True,
+            },
         )
 
         assert response.headers["request-id"].startswith("req_")
@@ -221,7 +234,11 @@ class TestRequestLog:
     ) -> None:
         await raw_client.post(
             "/v1/messages",
-            json={"model": "claude-haiku-4-5@fault=slow_drip=1", "max_tokens": 5, "messages": MESSAGES},
+            json={
+                "model": "claude-haiku-4-5@fault=slow_drip=1",
+                "max_tokens": 5,
+                "messages": MESSAGES,
+            },
             headers={"x-api-key": "sk-ant-secret", "X-Trace": "t-1"},
         )
 

@@ -100,9 +100,9 @@ class TestComplete:
         provider = failing(RateLimited("busy", provider="a", retry_after=1.5), fail_times=1)
         sleeps = Sleeps()
 
-        result = await chain(
-            Target(provider, "m"), Target(provider, "m"), sleep=sleeps
-        ).complete(REQUEST)
+        result = await chain(Target(provider, "m"), Target(provider, "m"), sleep=sleeps).complete(
+            REQUEST
+        )
 
         assert sleeps.calls == [1.5]
         assert result.succeeded_index == 1

@@ -42,7 +42,10 @@ ROUTES = [
 def ask(model: str, text: str = "hello there world", **kwargs: object) -> ChatRequest:
     return ChatRequest(
         model=model,
-        messages=[ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content=text)],
+        messages=[
+            ChatMessage(role="system", content="Be brief."),
+            ChatMessage(role="user", content=text),
+        ],
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -76,10 +79,13 @@ class TestRoutes:
         assert response.finish_reason == "stop"
         assert response.provider == "litellm"
         assert response.usage.output_tokens == 5
-        assert response.request_id and response.request_id.startswith("req_")
+        assert response.request_id
+        assert response.request_id.startswith("req_")
         [sent] = fake_upstream_requests  # one call upstream: no litellm retries
         assert sent.path == path
-        assert sent.headers["authorization" if "messages" not in path else "x-api-key"] == "[redacted]"
+        assert (
+            sent.headers["authorization" if "messages" not in path else "x-api-key"] == "[redacted]"
+        )
 
     @pytest.mark.parametrize(("model", "path"), ROUTES)
     async def test_stream(
@@ -169,7 +175,9 @@ class TestFaults:
         assert time.perf_counter() - started < 2
 
     @pytest.mark.parametrize("route", ["openai/gpt-4o", "anthropic/claude-haiku-4-5"])
-    async def test_truncated_stream_is_an_error(self, provider: LiteLLMProvider, route: str) -> None:
+    async def test_truncated_stream_is_an_error(
+        self, provider: LiteLLMProvider, route: str
+    ) -> None:
         seen: list[str] = []
         with pytest.raises(ProviderUnavailable):
             async for event in provider.stream(ask(f"{route}@fault=truncate_after=2")):

@@ -36,7 +36,8 @@ class TestReplies:
         second = await MockProvider().complete(ask())
 
         assert first == second
-        assert first.request_id and first.request_id.startswith("mock-")
+        assert first.request_id
+        assert first.request_id.startswith("mock-")
 
     async def test_echoes_the_last_user_message(self) -> None:
         request = ChatRequest(
@@ -73,7 +74,9 @@ class TestReplies:
 
 class TestScripts:
     async def test_error_every_call(self) -> None:
-        provider = MockProvider(MockScript(error=RateLimited("slow down", provider="mock", retry_after=1)))
+        provider = MockProvider(
+            MockScript(error=RateLimited("slow down", provider="mock", retry_after=1))
+        )
 
         for _ in range(2):
             with pytest.raises(RateLimited):

@@ -40,7 +40,10 @@ from genai_shared.testing.fake_upstream import (
 def ask(text: str = "hello there world", model: str = "gpt-4o", **kwargs: object) -> ChatRequest:
     return ChatRequest(
         model=model,
-        messages=[ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content=text)],
+        messages=[
+            ChatMessage(role="system", content="Be brief."),
+            ChatMessage(role="user", content=text),
+        ],
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -76,7 +79,8 @@ class TestComplete:
         assert response.usage.input_tokens > 0
         assert response.usage.output_tokens == 5
         assert response.usage.total == response.usage.input_tokens + 5
-        assert response.request_id and response.request_id.startswith("req_")
+        assert response.request_id
+        assert response.request_id.startswith("req_")
         [sent] = fake_upstream_requests
         assert sent.path == "/v1/chat/completions"
         assert sent.body["max_completion_tokens"] == 50
@@ -157,7 +161,8 @@ class TestStream:
         assert isinstance(end, StreamEnd)
         assert end.finish_reason == "stop"
         assert end.usage.output_tokens == 5
-        assert end.request_id and end.request_id.startswith("req_")
+        assert end.request_id
+        assert end.request_id.startswith("req_")
         assert fake_upstream_requests[0].body["stream_options"] == {"include_usage": True}
 
     async def test_streamed_tool_call(self, provider: OpenAIProvider) -> None:
@@ -275,7 +280,8 @@ class TestFaults:
 
         assert caught.value.retry_after == 3.0
         assert caught.value.status_code == 429
-        assert caught.value.request_id and caught.value.request_id.startswith("req_")
+        assert caught.value.request_id
+        assert caught.value.request_id.startswith("req_")
 
     async def test_echoed_key_never_reaches_the_error(self, provider: OpenAIProvider) -> None:
         with pytest.raises(ProviderUnavailable) as caught:

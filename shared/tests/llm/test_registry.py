@@ -48,7 +48,13 @@ class TestBuild:
     async def test_every_configured_provider(self, settings: ProviderSettings) -> None:
         registry = ProviderRegistry.from_settings(settings)
 
-        assert sorted(registry.providers) == ["anthropic", "litellm", "mock", "openai", "openrouter"]
+        assert sorted(registry.providers) == [
+            "anthropic",
+            "litellm",
+            "mock",
+            "openai",
+            "openrouter",
+        ]
         await registry.aclose()
 
     @pytest.mark.usefixtures("clean_env")
@@ -79,7 +85,9 @@ class TestRouting:
             ("mock/echo-1", "mock", "echo-1"),
         ],
     )
-    def test_prefixes(self, settings: ProviderSettings, name: str, provider: str, model: str) -> None:
+    def test_prefixes(
+        self, settings: ProviderSettings, name: str, provider: str, model: str
+    ) -> None:
         target = ProviderRegistry.from_settings(settings).resolve(name)
 
         assert (target.provider.name, target.model) == (provider, model)
@@ -87,14 +95,19 @@ class TestRouting:
     def test_alias_and_default(self, settings: ProviderSettings) -> None:
         registry = ProviderRegistry.from_settings(
             settings.model_copy(
-                update={"llm_model_aliases": {"fast": "openai/gpt-4o-mini"}, "llm_default_model": "fast"}
+                update={
+                    "llm_model_aliases": {"fast": "openai/gpt-4o-mini"},
+                    "llm_default_model": "fast",
+                }
             )
         )
 
         assert registry.resolve("fast").model == "gpt-4o-mini"
         assert registry.resolve(None).model == "gpt-4o-mini"
 
-    @pytest.mark.parametrize("name", ["gpt-4o", "acme/model", "openrouter/gpt-4o", "openai/", "litellm/x"])
+    @pytest.mark.parametrize(
+        "name", ["gpt-4o", "acme/model", "openrouter/gpt-4o", "openai/", "litellm/x"]
+    )
     def test_bad_names_are_invalid_requests(self, settings: ProviderSettings, name: str) -> None:
         with pytest.raises(InvalidRequest):
             ProviderRegistry.from_settings(settings).resolve(name)
@@ -133,9 +146,13 @@ class TestFallbackChain:
 
     async def test_chain_runs(self) -> None:
         failing = MockProvider(MockScript(error_after_chunks=0))
-        registry = ProviderRegistry({"mock": failing, "openai": MockProvider()}, fallbacks=["openai/x"])
+        registry = ProviderRegistry(
+            {"mock": failing, "openai": MockProvider()}, fallbacks=["openai/x"]
+        )
 
-        result = await registry.fallback_chain("mock/echo-1", sleep=_no_sleep).complete(ask("ignored"))
+        result = await registry.fallback_chain("mock/echo-1", sleep=_no_sleep).complete(
+            ask("ignored")
+        )
 
         assert result.succeeded_index == 1
 

@@ -23,8 +23,12 @@ def test_defaults() -> None:
     assert settings.llm_fallbacks == []
     assert not (
         settings.openai_configured()
-        or settings.anthropic_configured()
-        or settings.openrouter_configured()
+    )
+    assert not (
+        settings.anthropic_configured()
+    )
+    assert not (
+        settings.openrouter_configured()
     )
 
 

@@ -53,9 +53,12 @@ def test_message_overhead_is_documented_and_applied() -> None:
     expected = (
         tokens.REPLY_PRIMING_TOKENS
         + 2 * tokens.TOKENS_PER_MESSAGE
-        + len(enc.encode("system")) + len(enc.encode("Be brief."))
-        + len(enc.encode("user")) + len(enc.encode("hello"))
-        + tokens.TOKENS_PER_NAME + len(enc.encode("ada"))
+        + len(enc.encode("system"))
+        + len(enc.encode("Be brief."))
+        + len(enc.encode("user"))
+        + len(enc.encode("hello"))
+        + tokens.TOKENS_PER_NAME
+        + len(enc.encode("ada"))
     )
     assert tokens.count_messages(messages, "gpt-4o") == expected
 
@@ -67,3 +70,11 @@ def test_special_tokens_in_text_are_counted_not_rejected() -> None:
 def test_truncate_to_tokens() -> None:
     assert tokens.truncate_to_tokens("one two three four", 2) == "one two"
     assert tokens.truncate_to_tokens("short", 10) == "short"
+
+
+def test_the_suite_refuses_external_hosts(no_external_network: list[str]) -> None:
+    with pytest.raises(OSError):
+        socket.create_connection(("api.openai.com", 443), timeout=1)
+
+    assert no_external_network == ["getaddrinfo 'api.openai.com'"]
+    no_external_network.clear()  # the guard worked; do not fail this test for it

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEnd, StreamEvent, TextDelta, Usage
+from genai_shared.llm.types import (
+    ChatMessage,
+    ChatRequest,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 
 
 def test_usage_total_is_computed_and_serialised() -> None:
@@ -51,4 +58,5 @@ def test_message_with_only_tool_calls() -> None:
     message = ChatMessage(role="assistant", tool_calls=[{"id": "c1", "name": "f"}])  # type: ignore[list-item]
 
     assert message.content is None
-    assert message.tool_calls and message.tool_calls[0].arguments == "{}"
+    assert message.tool_calls
+    assert message.tool_calls[0].arguments == "{}"

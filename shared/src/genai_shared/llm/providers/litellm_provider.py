@@ -53,8 +53,14 @@ _HTTP_HANDLER_ROUTES = frozenset({"anthropic", "openrouter"})
 
 
 def import_litellm() -> Any:
-    """Import litellm offline and quietly (no remote price map, no "Give Feedback" banner)."""
+    """Import litellm offline and quietly.
+
+    LITELLM_LOCAL_MODEL_COST_MAP / LITELLM_OFFLINE_MODE keep it on its bundled price map,
+    tokenizers and header configs instead of fetching them from GitHub at run time;
+    `suppress_debug_info` drops the "Give Feedback / Get Help" banner it prints on errors.
+    """
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
     import litellm
 
     litellm.suppress_debug_info = True
