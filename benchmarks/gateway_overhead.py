@@ -23,7 +23,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,7 +96,7 @@ def wait_for_port(port: int, timeout: float = 60) -> None:
 
 @contextmanager
 def process(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally, after the process
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     try:
         wait_for_port(port)
@@ -130,9 +129,9 @@ async def one_request(
             raise RuntimeError(f"HTTP {resp.status}: {(await resp.text())[:200]}")
         if stream:
             async for line in resp.content:
-                if first is None and line.startswith(b"data: {") and b'"content":"' in line:
-                    if b'"content":""' not in line:
-                        first = time.perf_counter() - started
+                is_text = b'"content":"' in line and b'"content":""' not in line
+                if first is None and line.startswith(b"data: {") and is_text:
+                    first = time.perf_counter() - started
             # the stream has ended ([DONE] or EOF)
         else:
             json.loads(await resp.read())
@@ -140,7 +139,13 @@ async def one_request(
 
 
 async def measure(
-    label: str, url: str, model: str, *, stream: bool, concurrency: int, requests: int,
+    label: str,
+    url: str,
+    model: str,
+    *,
+    stream: bool,
+    concurrency: int,
+    requests: int,
     max_seconds: float,
 ) -> Run:
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -222,14 +227,20 @@ def check_targets(summary: dict[str, float]) -> None:
         ok = value >= target if key.startswith("rps") else value <= target
         bound = ">=" if key.startswith("rps") else "<="
         gap = "" if ok else f"   gap: {abs(value - target):.2f}"
-        print(f"  {key:<18} {value:9.2f}  target {bound} {target:<8} {'met' if ok else 'NOT met'}{gap}")
+        print(
+            f"  {key:<18} {value:9.2f}  target {bound} {target:<8} {'met' if ok else 'NOT met'}{gap}"
+        )
 
 
 async def main_async(args: argparse.Namespace) -> None:
     upstream_port = free_port()
     upstream_cmd = [
-        *pinned("1"), sys.executable, "-m", "genai_shared.testing.fake_upstream",
-        "--port", str(upstream_port),
+        *pinned("1"),
+        sys.executable,
+        "-m",
+        "genai_shared.testing.fake_upstream",
+        "--port",
+        str(upstream_port),
     ]
     runs: list[Run] = []
     env = {
@@ -248,17 +259,32 @@ async def main_async(args: argparse.Namespace) -> None:
             "PORT": str(gateway_port),
         }
         if args.gateway_url:
-            gateway_url, gateway_model = args.gateway_url.rstrip("/") + "/chat/completions", args.gateway_model
+            gateway_url, gateway_model = (
+                args.gateway_url.rstrip("/") + "/chat/completions",
+                args.gateway_model,
+            )
             context = contextmanager(lambda: iter([None]))()
         else:
             gateway_url = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
             gateway_model = f"openai/{args.model}"
             cmd = [
-                *pinned("0"), sys.executable, "-m", "uvicorn",
-                "multi_provider_chat.main:create_app", "--factory",
-                "--host", "127.0.0.1", "--port", str(gateway_port),
-                "--no-access-log", "--log-level", "warning", "--loop", "uvloop",
-                "--http", "httptools",
+                *pinned("0"),
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "multi_provider_chat.main:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(gateway_port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
             ]
             context = process(cmd, gateway_port, env=gateway_env)
         with context:
@@ -270,8 +296,13 @@ async def main_async(args: argparse.Namespace) -> None:
                     ):
                         runs.append(
                             await measure(
-                                label, url, model, stream=stream, concurrency=conc,
-                                requests=args.requests, max_seconds=args.max_seconds,
+                                label,
+                                url,
+                                model,
+                                stream=stream,
+                                concurrency=conc,
+                                requests=args.requests,
+                                max_seconds=args.max_seconds,
                             )
                         )
     report(runs)

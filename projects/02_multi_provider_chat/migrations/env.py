@@ -6,9 +6,9 @@ from alembic import context
 
 import multi_provider_chat.chat.models
 import multi_provider_chat.users.models  # noqa: F401 - register the tables on Base.metadata
+from genai_shared.db.migrations import run_env
 from multi_provider_chat.core.config import get_settings
 from multi_provider_chat.core.database import Base
-from genai_shared.db.migrations import run_env
 
 if context.config.config_file_name is not None and context.config.attributes.get(
     "configure_logger", True

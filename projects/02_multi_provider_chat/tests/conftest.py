@@ -11,10 +11,10 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from genai_shared.llm.registry import ProviderRegistry
 from multi_provider_chat.core.config import Settings
 from multi_provider_chat.core.database import Base
 from multi_provider_chat.main import create_app
-from genai_shared.llm.registry import ProviderRegistry
 
 ApiCall = Callable[..., Awaitable[httpx.Response]]
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx2
 import pytest
 
-from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.settings import ProviderSettings
-from genai_shared.llm.types import StreamEnd, StreamEvent, TextDelta
 from genai_shared.testing.fake_upstream import RunningFakeUpstream
 
 
@@ -99,41 +96,3 @@ async def tracking_client() -> AsyncIterator[tuple[httpx2.AsyncClient, TrackingT
     transport = TrackingTransport()
     async with httpx2.AsyncClient(transport=transport) as client:
         yield client, transport
-
-
-@dataclass
-class Drained:
-    """What a stream produced: its text deltas, its end event, or the error that cut it."""
-
-    texts: list[str] = field(default_factory=list)
-    ends: list[StreamEnd] = field(default_factory=list)
-    error: ProviderError | None = None
-
-    @property
-    def text(self) -> str:
-        return "".join(self.texts)
-
-    @property
-    def end(self) -> StreamEnd:
-        assert len(self.ends) == 1, f"expected exactly one StreamEnd, got {self.ends}"
-        return self.ends[0]
-
-
-async def _drain(events: AsyncIterator[StreamEvent]) -> Drained:
-    drained = Drained()
-    try:
-        async for event in events:
-            assert not drained.ends, "no event may follow the StreamEnd"
-            if isinstance(event, TextDelta):
-                drained.texts.append(event.text)
-            else:
-                drained.ends.append(event)
-    except ProviderError as error:
-        drained.error = error
-    return drained
-
-
-@pytest.fixture
-def drain() -> Callable[[AsyncIterator[StreamEvent]], Awaitable[Drained]]:
-    """`result = await drain(provider.stream(request))`: consume a stream, keep its error."""
-    return _drain

@@ -23,6 +23,7 @@ from genai_shared.llm.providers.anthropic_provider import AnthropicProvider, spl
 from genai_shared.llm.settings import ProviderSettings
 from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEnd, TextDelta, ToolSpec
 from genai_shared.testing.fake_upstream import FAKE_KEYS, RecordedRequest, RunningFakeUpstream
+from genai_shared.testing.fake_upstream_fixtures import Drain
 
 MODEL = "claude-haiku-4-5"
 
@@ -148,34 +149,38 @@ class TestStream:
             ("search", '{"query": "find uv"}')
         ]
 
-    async def test_truncated_stream_is_an_error(self, provider: AnthropicProvider) -> None:
-        seen: list[str] = []
-        with pytest.raises(ProviderUnavailable, match="message_stop"):
-            async for event in provider.stream(ask(model=f"{MODEL}@fault=truncate_after=3")):
-                assert isinstance(event, TextDelta)
-                seen.append(event.text)
-        assert seen == ["Echo: ", "hello ", "there "]
+    async def test_truncated_stream_is_an_error(
+        self, provider: AnthropicProvider, drain: Drain
+    ) -> None:
+        result = await drain(provider.stream(ask(model=f"{MODEL}@fault=truncate_after=3")))
+
+        assert isinstance(result.error, ProviderUnavailable)
+        assert "message_stop" in str(result.error)
+        assert result.texts == ["Echo: ", "hello ", "there "]
 
     async def test_truncated_after_every_delta_is_still_an_error(
-        self, provider: AnthropicProvider
+        self, provider: AnthropicProvider, drain: Drain
     ) -> None:
-        with pytest.raises(ProviderUnavailable):
-            async for _ in provider.stream(ask(model=f"{MODEL}@fault=truncate_after=99")):
-                pass
+        result = await drain(provider.stream(ask(model=f"{MODEL}@fault=truncate_after=99")))
 
-    async def test_error_event_after_deltas(self, provider: AnthropicProvider) -> None:
-        seen: list[str] = []
-        with pytest.raises(ProviderUnavailable) as caught:
-            async for event in provider.stream(ask(model=f"{MODEL}@fault=error_event_after=2")):
-                assert isinstance(event, TextDelta)
-                seen.append(event.text)
-        assert seen == ["Echo: ", "hello "]
-        assert caught.value.error_type == "overloaded_error"
+        assert isinstance(result.error, ProviderUnavailable)
+        assert result.text == "Echo: hello there world"
+        assert result.ends == []
 
-    async def test_malformed_stream_event(self, provider: AnthropicProvider) -> None:
-        with pytest.raises(ProviderUnavailable, match="malformed"):
-            async for _ in provider.stream(ask(model=f"{MODEL}@fault=malformed_json")):
-                pass
+    async def test_error_event_after_deltas(
+        self, provider: AnthropicProvider, drain: Drain
+    ) -> None:
+        result = await drain(provider.stream(ask(model=f"{MODEL}@fault=error_event_after=2")))
+
+        assert isinstance(result.error, ProviderUnavailable)
+        assert result.error.error_type == "overloaded_error"
+        assert result.texts == ["Echo: ", "hello "]
+
+    async def test_malformed_stream_event(self, provider: AnthropicProvider, drain: Drain) -> None:
+        result = await drain(provider.stream(ask(model=f"{MODEL}@fault=malformed_json")))
+
+        assert isinstance(result.error, ProviderUnavailable)
+        assert "malformed" in str(result.error)
 
     async def test_consumer_stopping_early_releases_the_connection(
         self, settings: ProviderSettings, tracking_client: tuple[Any, Any]
@@ -268,9 +273,11 @@ class TestFaults:
                 await adapter.complete(ask(model=f"{MODEL}@fault=hang"))
         assert time.perf_counter() - started < 2
 
-    async def test_stream_hang_times_out(self, fake_upstream: RunningFakeUpstream) -> None:
+    async def test_stream_hang_times_out(
+        self, fake_upstream: RunningFakeUpstream, drain: Drain
+    ) -> None:
         settings = fake_upstream.provider_settings(llm_timeout_seconds=0.3)
         async with AnthropicProvider.from_settings(settings) as adapter:
-            with pytest.raises(ProviderTimeout):
-                async for _ in adapter.stream(ask(model=f"{MODEL}@fault=hang")):
-                    pass
+            result = await drain(adapter.stream(ask(model=f"{MODEL}@fault=hang")))
+
+        assert isinstance(result.error, ProviderTimeout)

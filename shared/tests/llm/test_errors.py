@@ -74,15 +74,9 @@ def test_retriable_flags() -> None:
     assert RateLimited.retriable
     assert ProviderTimeout.retriable
     assert ProviderUnavailable.retriable
-    assert not (
-        InvalidRequest.retriable
-    )
-    assert not (
-        AuthenticationFailed.retriable
-    )
-    assert not (
-        ContentFiltered.retriable
-    )
+    assert not (InvalidRequest.retriable)
+    assert not (AuthenticationFailed.retriable)
+    assert not (ContentFiltered.retriable)
 
 
 def test_build_error_keeps_detail_only_for_client_errors() -> None:

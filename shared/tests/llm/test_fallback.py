@@ -19,6 +19,7 @@ from genai_shared.llm.errors import (
 from genai_shared.llm.fallback import FallbackChain, Target
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
 from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEnd, TextDelta
+from genai_shared.testing.fake_upstream_fixtures import Drain
 
 REQUEST = ChatRequest(model="ignored", messages=[ChatMessage(role="user", content="hello there")])
 
@@ -179,30 +180,27 @@ class TestStream:
         assert stream.succeeded_index == 1
         assert [a.error_type for a in stream.attempts] == ["ProviderUnavailable", None]
 
-    async def test_no_fallback_after_a_delta(self) -> None:
+    async def test_no_fallback_after_a_delta(self, drain: Drain) -> None:
         primary = MockProvider(MockScript(error_after_chunks=1))
         backup = MockProvider()
         stream = chain(Target(primary, "a"), Target(backup, "b")).stream(REQUEST)
-        seen: list[str] = []
 
-        with pytest.raises(ProviderUnavailable):
-            async for event in stream:
-                assert isinstance(event, TextDelta)
-                seen.append(event.text)
+        result = await drain(stream)
 
-        assert seen == ["Echo: "]
+        assert isinstance(result.error, ProviderUnavailable)
+        assert result.texts == ["Echo: "]
         assert backup.calls == 0
         assert stream.succeeded_index is None
 
-    async def test_non_retriable_error_before_output_is_raised(self) -> None:
+    async def test_non_retriable_error_before_output_is_raised(self, drain: Drain) -> None:
         backup = MockProvider()
         stream = chain(
             Target(failing(AuthenticationFailed("key", provider="a")), "a"), Target(backup, "b")
         ).stream(REQUEST)
 
-        with pytest.raises(AuthenticationFailed):
-            async for _ in stream:
-                pass
+        result = await drain(stream)
+
+        assert isinstance(result.error, AuthenticationFailed)
         assert backup.calls == 0
 
     async def test_rate_limit_wait_applies_to_streams(self) -> None:

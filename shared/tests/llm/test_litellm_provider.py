@@ -25,6 +25,7 @@ from genai_shared.llm.providers.litellm_provider import LiteLLMProvider
 from genai_shared.llm.settings import ProviderSettings
 from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEnd, TextDelta
 from genai_shared.testing.fake_upstream import FAKE_KEYS, RecordedRequest, RunningFakeUpstream
+from genai_shared.testing.fake_upstream_fixtures import Drain
 
 # litellm's own noise (its pydantic models), not ours.
 pytestmark = [
@@ -176,23 +177,21 @@ class TestFaults:
 
     @pytest.mark.parametrize("route", ["openai/gpt-4o", "anthropic/claude-haiku-4-5"])
     async def test_truncated_stream_is_an_error(
-        self, provider: LiteLLMProvider, route: str
+        self, provider: LiteLLMProvider, drain: Drain, route: str
     ) -> None:
-        seen: list[str] = []
-        with pytest.raises(ProviderUnavailable):
-            async for event in provider.stream(ask(f"{route}@fault=truncate_after=2")):
-                assert isinstance(event, TextDelta)
-                seen.append(event.text)
-        assert seen == ["Echo: ", "hello "]
+        result = await drain(provider.stream(ask(f"{route}@fault=truncate_after=2")))
+
+        assert isinstance(result.error, ProviderUnavailable)
+        assert result.texts == ["Echo: ", "hello "]
 
     @pytest.mark.parametrize("route", ["openai/gpt-4o", "anthropic/claude-haiku-4-5"])
-    async def test_error_event_after_deltas(self, provider: LiteLLMProvider, route: str) -> None:
-        seen: list[str] = []
-        with pytest.raises(ProviderUnavailable):
-            async for event in provider.stream(ask(f"{route}@fault=error_event_after=1")):
-                assert isinstance(event, TextDelta)
-                seen.append(event.text)
-        assert seen == ["Echo: "]
+    async def test_error_event_after_deltas(
+        self, provider: LiteLLMProvider, drain: Drain, route: str
+    ) -> None:
+        result = await drain(provider.stream(ask(f"{route}@fault=error_event_after=1")))
+
+        assert isinstance(result.error, ProviderUnavailable)
+        assert result.texts == ["Echo: "]
 
 
 class TestLifecycle:

@@ -8,6 +8,7 @@ from genai_shared.llm.errors import ProviderUnavailable, RateLimited
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
 from genai_shared.llm.tokens import count_messages, count_text
 from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEnd, TextDelta
+from genai_shared.testing.fake_upstream_fixtures import Drain
 
 
 def ask(text: str = "hello there world", **kwargs: object) -> ChatRequest:
@@ -92,23 +93,19 @@ class TestScripts:
             await provider.complete(ask())
         assert (await provider.complete(ask())).content.startswith("Echo:")
 
-    async def test_stream_breaks_after_chunks(self) -> None:
-        provider = MockProvider(MockScript(error_after_chunks=2))
-        seen: list[str] = []
+    async def test_stream_breaks_after_chunks(self, drain: Drain) -> None:
+        result = await drain(MockProvider(MockScript(error_after_chunks=2)).stream(ask()))
 
-        with pytest.raises(ProviderUnavailable):
-            async for event in provider.stream(ask()):
-                assert isinstance(event, TextDelta)
-                seen.append(event.text)
+        assert isinstance(result.error, ProviderUnavailable)
+        assert result.texts == ["Echo: ", "hello "]
 
-        assert seen == ["Echo: ", "hello "]
-
-    async def test_stream_error_before_output(self) -> None:
+    async def test_stream_error_before_output(self, drain: Drain) -> None:
         provider = MockProvider(MockScript(error=RateLimited("busy", provider="mock")))
 
-        with pytest.raises(RateLimited):
-            async for _ in provider.stream(ask()):
-                pytest.fail("no event expected")
+        result = await drain(provider.stream(ask()))
+
+        assert isinstance(result.error, RateLimited)
+        assert (result.texts, result.ends) == ([], [])
 
     async def test_latency_and_chunk_delay_use_the_injected_sleep(self) -> None:
         sleeps: list[float] = []

@@ -24,7 +24,6 @@ from genai_shared.llm.settings import ProviderSettings
 from genai_shared.llm.types import (
     ChatMessage,
     ChatRequest,
-    StreamEnd,
     TextDelta,
     ToolCall,
     ToolSpec,
@@ -35,6 +34,7 @@ from genai_shared.testing.fake_upstream import (
     RecordedRequest,
     RunningFakeUpstream,
 )
+from genai_shared.testing.fake_upstream_fixtures import Drain
 
 
 def ask(text: str = "hello there world", model: str = "gpt-4o", **kwargs: object) -> ChatRequest:
@@ -52,18 +52,6 @@ def ask(text: str = "hello there world", model: str = "gpt-4o", **kwargs: object
 async def provider(settings: ProviderSettings) -> AsyncIterator[OpenAIProvider]:
     async with OpenAIProvider.from_settings(settings) as adapter:
         yield adapter
-
-
-async def collect(provider: OpenAIProvider, request: ChatRequest) -> tuple[str, StreamEnd]:
-    text, end = "", None
-    async for event in provider.stream(request):
-        if isinstance(event, TextDelta):
-            text += event.text
-        else:
-            assert end is None, "exactly one StreamEnd"
-            end = event
-    assert end is not None
-    return text, end
 
 
 class TestComplete:
@@ -147,63 +135,57 @@ class TestComplete:
 
 class TestStream:
     async def test_deltas_then_one_end(
-        self, provider: OpenAIProvider, fake_upstream_requests: list[RecordedRequest]
+        self,
+        provider: OpenAIProvider,
+        drain: Drain,
+        fake_upstream_requests: list[RecordedRequest],
     ) -> None:
-        events = [event async for event in provider.stream(ask())]
+        result = await drain(provider.stream(ask()))
 
-        assert [e.text for e in events if isinstance(e, TextDelta)] == [
-            "Echo: ",
-            "hello ",
-            "there ",
-            "world",
-        ]
-        end = events[-1]
-        assert isinstance(end, StreamEnd)
-        assert end.finish_reason == "stop"
-        assert end.usage.output_tokens == 5
-        assert end.request_id
-        assert end.request_id.startswith("req_")
+        assert result.error is None
+        assert result.texts == ["Echo: ", "hello ", "there ", "world"]
+        assert result.end.finish_reason == "stop"
+        assert result.end.usage.output_tokens == 5
+        assert (result.end.request_id or "").startswith("req_")
         assert fake_upstream_requests[0].body["stream_options"] == {"include_usage": True}
 
-    async def test_streamed_tool_call(self, provider: OpenAIProvider) -> None:
-        request = ask("find uv", tools=[ToolSpec(name="search")])
+    async def test_streamed_tool_call(self, provider: OpenAIProvider, drain: Drain) -> None:
+        result = await drain(provider.stream(ask("find uv", tools=[ToolSpec(name="search")])))
 
-        _, end = await collect(provider, request)
-
+        end = result.end
         assert end.finish_reason == "tool_calls"
         assert end.tool_calls == [
             ToolCall(id=end.tool_calls[0].id, name="search", arguments='{"query": "find uv"}')
         ]
 
     async def test_truncated_stream_is_an_error_not_a_short_reply(
-        self, provider: OpenAIProvider
+        self, provider: OpenAIProvider, drain: Drain
     ) -> None:
-        seen: list[str] = []
-        with pytest.raises(ProviderUnavailable):
-            async for event in provider.stream(ask(model="gpt-4o@fault=truncate_after=2")):
-                assert isinstance(event, TextDelta)
-                seen.append(event.text)
-        assert seen == ["Echo: ", "hello "]
+        result = await drain(provider.stream(ask(model="gpt-4o@fault=truncate_after=2")))
 
-    async def test_error_event_after_deltas(self, provider: OpenAIProvider) -> None:
-        seen: list[str] = []
-        with pytest.raises(ProviderUnavailable) as caught:
-            async for event in provider.stream(ask(model="gpt-4o@fault=error_event_after=1")):
-                assert isinstance(event, TextDelta)
-                seen.append(event.text)
-        assert seen == ["Echo: "]
-        assert caught.value.retriable
+        assert isinstance(result.error, ProviderUnavailable)
+        assert result.texts == ["Echo: ", "hello "]
+        assert result.ends == []
 
-    async def test_malformed_stream_event(self, provider: OpenAIProvider) -> None:
-        with pytest.raises(ProviderUnavailable, match="malformed"):
-            async for _ in provider.stream(ask(model="gpt-4o@fault=malformed_json")):
-                pass
+    async def test_error_event_after_deltas(self, provider: OpenAIProvider, drain: Drain) -> None:
+        result = await drain(provider.stream(ask(model="gpt-4o@fault=error_event_after=1")))
 
-    async def test_error_before_first_delta(self, provider: OpenAIProvider) -> None:
-        with pytest.raises(RateLimited) as caught:
-            async for _ in provider.stream(ask(model="gpt-4o@fault=rate_limit=2")):
-                pass
-        assert caught.value.retry_after == 2.0
+        assert isinstance(result.error, ProviderUnavailable)
+        assert result.error.retriable
+        assert result.texts == ["Echo: "]
+
+    async def test_malformed_stream_event(self, provider: OpenAIProvider, drain: Drain) -> None:
+        result = await drain(provider.stream(ask(model="gpt-4o@fault=malformed_json")))
+
+        assert isinstance(result.error, ProviderUnavailable)
+        assert "malformed" in str(result.error)
+
+    async def test_error_before_first_delta(self, provider: OpenAIProvider, drain: Drain) -> None:
+        result = await drain(provider.stream(ask(model="gpt-4o@fault=rate_limit=2")))
+
+        assert isinstance(result.error, RateLimited)
+        assert result.error.retry_after == 2.0
+        assert result.texts == []
 
     async def test_consumer_stopping_early_releases_the_connection(
         self,

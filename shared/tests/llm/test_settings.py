@@ -21,15 +21,9 @@ def test_defaults() -> None:
     assert settings.openrouter_base_url == OPENROUTER_DEFAULT_BASE_URL
     assert settings.llm_model_aliases == {}
     assert settings.llm_fallbacks == []
-    assert not (
-        settings.openai_configured()
-    )
-    assert not (
-        settings.anthropic_configured()
-    )
-    assert not (
-        settings.openrouter_configured()
-    )
+    assert not (settings.openai_configured())
+    assert not (settings.anthropic_configured())
+    assert not (settings.openrouter_configured())
 
 
 def test_reads_conventional_env_names(monkeypatch: pytest.MonkeyPatch) -> None:

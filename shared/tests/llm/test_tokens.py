@@ -73,7 +73,7 @@ def test_truncate_to_tokens() -> None:
 
 
 def test_the_suite_refuses_external_hosts(no_external_network: list[str]) -> None:
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="blocked"):
         socket.create_connection(("api.openai.com", 443), timeout=1)
 
     assert no_external_network == ["getaddrinfo 'api.openai.com'"]

@@ -7,17 +7,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from genai_shared.cache import build_cache
+from genai_shared.db.session import Database
+from genai_shared.llm.registry import ProviderRegistry
+from genai_shared.log import configure_logging
+from genai_shared.web.app import create_base_app
 from multi_provider_chat import __version__
 from multi_provider_chat.chat.router import router as chat_router
 from multi_provider_chat.core.config import Settings, get_settings
 from multi_provider_chat.gateway.router import router as gateway_router
 from multi_provider_chat.llm.router import router as providers_router
 from multi_provider_chat.users.router import router as users_router
-from genai_shared.llm.registry import ProviderRegistry
-from genai_shared.cache import build_cache
-from genai_shared.db.session import Database
-from genai_shared.log import configure_logging
-from genai_shared.web.app import create_base_app
 
 API_PREFIX = "/api/v1"
 

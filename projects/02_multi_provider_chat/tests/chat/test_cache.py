@@ -68,8 +68,8 @@ async def test_a_racing_reader_never_leaves_a_stale_read_behind(
         await client.get("/api/v1/conversations", params={"user_id": user["id"], "limit": 5})
     ).json()
     await make_conversation(user["id"], title="new")  # commits, then bumps the generation
-    from multi_provider_chat.chat.schemas import ConversationPublic
     from genai_shared.db.pagination import Page
+    from multi_provider_chat.chat.schemas import ConversationPublic
 
     stale = Page[ConversationPublic].model_validate(stale_page)
     await cache.put(user_id, generation, stale, variant="limit20")

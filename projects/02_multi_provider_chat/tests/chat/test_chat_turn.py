@@ -59,7 +59,11 @@ class TestReply:
         assert response.status_code == 201, response.text
         body = response.json()
         user, reply = body["user_message"], body["assistant_message"]
-        assert (user["role"], user["content"], user["status"]) == ("user", "hello there", "complete")
+        assert (user["role"], user["content"], user["status"]) == (
+            "user",
+            "hello there",
+            "complete",
+        )
         assert user["token_count"] > 0
         assert reply["role"] == "assistant"
         assert reply["content"] == "Echo: hello there"
@@ -124,7 +128,9 @@ class TestRejected:
         assert await _messages(client, chat_path) == []
 
     async def test_unknown_conversation_is_404(self, client, expect_error):
-        response = await client.post(f"/api/v1/conversations/{uuid.uuid4()}/chat", json={"content": "x"})
+        response = await client.post(
+            f"/api/v1/conversations/{uuid.uuid4()}/chat", json={"content": "x"}
+        )
         expect_error(response, 404, "ConversationNotFound")
 
 
@@ -136,7 +142,11 @@ class TestProviderFailure:
     @pytest.mark.parametrize(
         ("llm_registry", "status", "error_type"),
         [
-            (_failing(RateLimited("slow down", provider="mock", retry_after=7)), 429, "ProviderRateLimited"),
+            (
+                _failing(RateLimited("slow down", provider="mock", retry_after=7)),
+                429,
+                "ProviderRateLimited",
+            ),
             (_failing(ProviderUnavailable("down", provider="mock")), 502, "ProviderDown"),
             (_failing(ProviderTimeout("slow", provider="mock")), 504, "ProviderTimedOut"),
         ],
@@ -156,7 +166,9 @@ class TestProviderFailure:
         assert (reply["input_tokens"], reply["output_tokens"]) == (0, 0)
 
     async def test_a_failed_reply_is_not_sent_as_history(self, client, chat_path, recorder):
-        recorder.inner.script = MockScript(error=ProviderUnavailable("x", provider="mock"), fail_times=1)
+        recorder.inner.script = MockScript(
+            error=ProviderUnavailable("x", provider="mock"), fail_times=1
+        )
         await client.post(f"{chat_path}/chat", json={"content": "first"})
         await client.post(f"{chat_path}/chat", json={"content": "second"})
         assert [m.content for m in recorder.requests[-1].messages] == ["first", "second"]
@@ -165,7 +177,9 @@ class TestProviderFailure:
 class TestFallback:
     @pytest.fixture
     def llm_registry(self) -> ProviderRegistry:
-        flaky = MockProvider(MockScript(error=ProviderUnavailable("x", provider="mock"), fail_times=1))
+        flaky = MockProvider(
+            MockScript(error=ProviderUnavailable("x", provider="mock"), fail_times=1)
+        )
         return ProviderRegistry({"mock": flaky}, fallbacks=["mock/echo-1"])
 
     async def test_a_retriable_failure_falls_back(self, client, chat_path):

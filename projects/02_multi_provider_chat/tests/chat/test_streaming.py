@@ -88,8 +88,8 @@ async def server(settings):
                 rows = await session.scalars(select(Message).order_by(Message.created_at))
                 return list(rows)
 
-        async def wait_for_status(self, status: str, timeout: float = 10) -> Message:
-            deadline = time.monotonic() + timeout
+        async def wait_for_status(self, status: str, within: float = 10) -> Message:
+            deadline = time.monotonic() + within
             while time.monotonic() < deadline:
                 replies = [m for m in await self.messages() if m.role == "assistant"]
                 if replies and replies[-1].status == status:
@@ -104,7 +104,9 @@ async def server(settings):
 
 
 async def _conversation(client: httpx.AsyncClient) -> str:
-    user = (await client.post("/api/v1/users", json={"email": "s@x.io", "display_name": "S"})).json()
+    user = (
+        await client.post("/api/v1/users", json={"email": "s@x.io", "display_name": "S"})
+    ).json()
     conversation = await client.post(
         "/api/v1/conversations", json={"user_id": user["id"], "title": "stream"}
     )

@@ -32,9 +32,7 @@ def default_gateway(sqlite_url):
 def upstream_gateway(sqlite_url, fake_upstream):
     """Project 02 with OpenAI, Anthropic and OpenRouter all pointed at the fake upstream."""
     provider_settings = fake_upstream.provider_settings()
-    settings = Settings(
-        _env_file=None, database_url=sqlite_url, **provider_settings.model_dump()
-    )
+    settings = Settings(_env_file=None, database_url=sqlite_url, **provider_settings.model_dump())
     with live_server(create_app(settings)) as url:
         yield url
 
@@ -100,7 +98,9 @@ class TestThroughTheFakeUpstream:
     @pytest.mark.parametrize(
         "model", ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5", "openrouter/openai/gpt-4o"]
     )
-    async def test_completion_over_each_provider(self, upstream_gateway, fake_upstream_requests, model):
+    async def test_completion_over_each_provider(
+        self, upstream_gateway, fake_upstream_requests, model
+    ):
         async with _client(upstream_gateway) as client:
             reply = await client.chat.completions.create(
                 model=model, messages=MESSAGES, max_tokens=50

@@ -15,8 +15,11 @@ async def test_offline_default_is_the_mock(client):
     assert by_name["mock"]["configured"] is True
     assert "mock/echo-1" in by_name["mock"]["models"]
     assert by_name["openai"] == {
-        "name": "openai", "configured": False, "has_credentials": False,
-        "base_url": None, "models": [],
+        "name": "openai",
+        "configured": False,
+        "has_credentials": False,
+        "base_url": None,
+        "models": [],
     }
 
 

@@ -42,7 +42,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +53,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from genai_shared.llm.settings import ProviderSettings
-from genai_shared.llm.tokens import count_text
+from genai_shared.llm.tokens import count_text, truncate_to_tokens
 
 FAULT_HEADER = "x-fake-fault"
 # Test credentials: the server_error fault echoes them back, so tests can assert they
@@ -177,7 +177,7 @@ def generate(
     max_tokens: int | None,
     stop: list[str],
     tools: list[dict[str, Any]],
-    tool_name_of: Any,
+    tool_name_of: Callable[[dict[str, Any]], str],
     faults: Faults,
 ) -> Completion:
     last = messages[-1] if messages else {}
@@ -188,7 +188,7 @@ def generate(
     if faults.has("content_filter"):
         return Completion("", "content_filter", input_tokens, 0)
     if tools and last.get("role") == "user" and not _is_tool_result(last):
-        name = str(tool_name_of(tools[0]))
+        name = tool_name_of(tools[0])
         arguments = json.dumps({"query": last_text})
         call = (f"call_{uuid.uuid4().hex[:12]}", name, arguments)
         return Completion("", "tool_calls", input_tokens, count_text(arguments, model), call)
@@ -198,8 +198,6 @@ def generate(
         if sequence and sequence in text:
             text = text[: text.index(sequence)]
     if max_tokens is not None:
-        from genai_shared.llm.tokens import truncate_to_tokens
-
         shorter = truncate_to_tokens(text, max_tokens, model)
         if shorter != text:
             text, finish = shorter, "length"

@@ -7,14 +7,21 @@ Loaded by the genai_shared plugin, or explicitly with
         client = openai.AsyncOpenAI(base_url=fake_upstream.openai_base_url, api_key="sk-test")
         ...
         assert fake_upstream_requests[0].path == "/v1/chat/completions"
+
+    async def test_stream(drain: Drain) -> None:
+        result = await drain(provider.stream(request))
+        assert result.texts == ["Echo: ", "hi"] and result.error is None
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 
 import pytest
 
+from genai_shared.llm.errors import ProviderError
+from genai_shared.llm.types import StreamEnd, StreamEvent, TextDelta
 from genai_shared.testing.fake_upstream import (
     RecordedRequest,
     RunningFakeUpstream,
@@ -34,3 +41,46 @@ def fake_upstream_requests(fake_upstream: RunningFakeUpstream) -> list[RecordedR
     """The fake upstream's request log, emptied before this test."""
     fake_upstream.clear()
     return fake_upstream.requests
+
+
+@dataclass
+class Drained:
+    """What a stream produced: its text deltas, its end event(s), or the error that cut it."""
+
+    texts: list[str] = field(default_factory=list)
+    ends: list[StreamEnd] = field(default_factory=list)
+    error: ProviderError | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.texts)
+
+    @property
+    def end(self) -> StreamEnd:
+        """The one StreamEnd a successful stream must finish with."""
+        assert len(self.ends) == 1, f"expected exactly one StreamEnd, got {self.ends}"
+        return self.ends[0]
+
+
+Drain = Callable[[AsyncIterator[StreamEvent]], Awaitable[Drained]]
+
+
+async def drain_stream(events: AsyncIterator[StreamEvent]) -> Drained:
+    """Consume a provider stream, checking nothing follows its StreamEnd; keep its error."""
+    drained = Drained()
+    try:
+        async for event in events:
+            assert not drained.ends, "no event may follow the StreamEnd"
+            if isinstance(event, TextDelta):
+                drained.texts.append(event.text)
+            else:
+                drained.ends.append(event)
+    except ProviderError as error:
+        drained.error = error
+    return drained
+
+
+@pytest.fixture
+def drain() -> Drain:
+    """`result = await drain(provider.stream(request))`."""
+    return drain_stream

@@ -13,14 +13,18 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
 
 @contextmanager
 def live_server(
-    app: Any, *, host: str = "127.0.0.1", port: int = 0, lifespan: str = "on"
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    lifespan: Literal["auto", "on", "off"] = "on",
 ) -> Iterator[str]:
     """Run ``app`` under uvicorn in a daemon thread; yield its base URL; stop it afterwards."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

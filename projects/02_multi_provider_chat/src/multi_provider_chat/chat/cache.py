@@ -8,9 +8,9 @@ miss: the database still answers, and a log line says why the cache was skipped.
 
 from __future__ import annotations
 
-from multi_provider_chat.chat.schemas import ConversationPublic
 from genai_shared.cache import Cache, GenerationalCache
 from genai_shared.db.pagination import Page
+from multi_provider_chat.chat.schemas import ConversationPublic
 
 RecentConversationsCache = GenerationalCache[Page[ConversationPublic]]
 

@@ -26,6 +26,7 @@ import anyio
 from sqlalchemy import select, update
 
 from genai_shared.cache import Cache
+from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import Attempt, FallbackStream
@@ -39,7 +40,6 @@ from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message, MessageRole, MessageStatus
 from multi_provider_chat.chat.schemas import ChatTurnRequest, ChatTurnResponse, MessagePublic
 from multi_provider_chat.llm.exceptions import to_app_error
-from genai_shared.db.base import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Turn:
 
 
 def _history_message(message: Message) -> ChatMessage:
-    return ChatMessage(role=message.role, content=message.content)  # type: ignore[arg-type]
+    return ChatMessage.model_validate({"role": message.role, "content": message.content})
 
 
 async def start_turn(
@@ -290,10 +290,15 @@ async def _relay(
         # Shielded: when the client has gone, this task is being cancelled, and the
         # partial reply must still be written.
         with anyio.CancelScope(shield=True):
-            return await _save_reply(
-                turn, message_id=message_id, content="".join(parts), status=status,
-                attempts=stream.attempts, **fields,
+            saved = await _save_reply(
+                turn,
+                message_id=message_id,
+                content="".join(parts),
+                status=status,
+                attempts=stream.attempts,
+                **fields,
             )
+        return saved
 
     try:
         yield sse_event(

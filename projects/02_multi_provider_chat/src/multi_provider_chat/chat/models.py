@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-
-from decimal import Decimal
 
 from sqlalchemy import (
     Boolean,
@@ -21,8 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from multi_provider_chat.core.database import Base
 from genai_shared.db.base import JSONType, TimestampMixin, UUIDPrimaryKeyMixin, utcnow
+from multi_provider_chat.core.database import Base
 
 
 class MessageRole(StrEnum):

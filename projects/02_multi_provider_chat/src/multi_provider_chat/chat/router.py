@@ -5,27 +5,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from multi_provider_chat.chat import service
+from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
+from genai_shared.web.errors import UnprocessableEntity, error_responses
+from genai_shared.web.sse import EventStreamResponse
+from multi_provider_chat.chat import completion, service
 from multi_provider_chat.chat.dependencies import ConversationCacheDep, ValidConversation
 from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message
 from multi_provider_chat.chat.schemas import (
+    ChatTurnRequest,
+    ChatTurnResponse,
     ConversationCreate,
     ConversationPublic,
     ConversationUpdate,
     MessageCreate,
     MessagePublic,
 )
-from multi_provider_chat.chat import completion
-from multi_provider_chat.chat.schemas import ChatTurnRequest, ChatTurnResponse
 from multi_provider_chat.core.dependencies import CacheDep, SessionDep
 from multi_provider_chat.llm import exceptions as llm_errors
 from multi_provider_chat.llm.dependencies import RegistryDep
-from genai_shared.web.errors import UnprocessableEntity
-from genai_shared.web.sse import EventStreamResponse
 from multi_provider_chat.users.exceptions import UserNotFound
-from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
-from genai_shared.web.errors import error_responses
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from multi_provider_chat.chat.models import MessageRole, MessageStatus
 from genai_shared.schemas import CustomModel, RequestModel, UTCDateTime
+from multi_provider_chat.chat.models import MessageRole, MessageStatus
 
 MAX_MESSAGE_CHARS = 32_000
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

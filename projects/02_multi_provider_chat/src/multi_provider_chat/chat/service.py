@@ -8,6 +8,9 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from genai_shared.db.base import utcnow
+from genai_shared.db.pagination import Page, decode_cursor, split_page
+from genai_shared.db.session import after_commit
 from multi_provider_chat.chat.cache import RecentConversationsCache
 from multi_provider_chat.chat.models import Conversation, Message
 from multi_provider_chat.chat.schemas import (
@@ -18,9 +21,6 @@ from multi_provider_chat.chat.schemas import (
 )
 from multi_provider_chat.users import service as users_service
 from multi_provider_chat.users.exceptions import UserNotFound
-from genai_shared.db.base import utcnow
-from genai_shared.db.pagination import Page, decode_cursor, split_page
-from genai_shared.db.session import after_commit
 
 
 def _invalidate_after_commit(

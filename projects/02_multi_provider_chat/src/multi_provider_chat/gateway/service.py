@@ -147,6 +147,4 @@ async def _chunks(
 
 
 def list_models(registry: ProviderRegistry) -> ModelList:
-    return ModelList(
-        data=[ModelCard(id=m.id, owned_by=m.provider) for m in registry.list_models()]
-    )
+    return ModelList(data=[ModelCard(id=m.id, owned_by=m.provider) for m in registry.list_models()])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+from genai_shared.llm.registry import PROVIDER_PREFIXES, ProviderRegistry
 from multi_provider_chat.core.config import Settings
 from multi_provider_chat.llm.schemas import ProviderInfo, ProvidersResponse
-from genai_shared.llm.registry import PROVIDER_PREFIXES, ProviderRegistry
 
 
 def _without_userinfo(url: str | None) -> str | None:

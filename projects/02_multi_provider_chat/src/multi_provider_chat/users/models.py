@@ -3,8 +3,8 @@ from __future__ import annotations
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from multi_provider_chat.core.database import Base
 from genai_shared.db.base import TimestampMixin, UUIDPrimaryKeyMixin
+from multi_provider_chat.core.database import Base
 
 
 class User(UUIDPrimaryKeyMixin, TimestampMixin, Base):

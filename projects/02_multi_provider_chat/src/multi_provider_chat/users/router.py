@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from genai_shared.web.errors import error_responses
 from multi_provider_chat.core.dependencies import SessionDep
 from multi_provider_chat.users import service
 from multi_provider_chat.users.dependencies import ValidUser
 from multi_provider_chat.users.exceptions import EmailAlreadyRegistered, UserNotFound
 from multi_provider_chat.users.models import User
 from multi_provider_chat.users.schemas import UserCreate, UserPublic
-from genai_shared.web.errors import error_responses
 
 router = APIRouter(prefix="/users", tags=["users"])
 
