@@ -20,10 +20,15 @@ PROJECT_02 := projects/02_multi_provider_chat
 PACKAGE_02 := multi-provider-chat
 MODULE_02 := multi_provider_chat
 
+PROJECT_03 := projects/03_secure_chat_api
+PACKAGE_03 := secure-chat-api
+MODULE_03 := secure_chat_api
+
 PYTEST := $(UV) run --frozen pytest
 
 .PHONY: help install run test test-integration services lint format bench check-topic \
-        run-01 test-01 cov-01 migrate-01 run-02 test-02 cov-02 migrate-02
+        run-01 test-01 cov-01 migrate-01 run-02 test-02 cov-02 migrate-02 \
+        run-03 test-03 cov-03 migrate-03
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -91,3 +96,17 @@ test-02: install ## Test project 02 alone
 
 cov-02: install ## Project 02 tests with line coverage (fails under 85%)
 	$(PYTEST) $(PROJECT_02) --cov=$(MODULE_02) --cov-report=term-missing --cov-fail-under=85
+
+# --- project 03 --------------------------------------------------------------------------
+
+migrate-03: install ## Apply project 03's migrations (DATABASE_URL, default SQLite)
+	$(UV) run --frozen alembic -c $(PROJECT_03)/alembic.ini upgrade head
+
+run-03: migrate-03 ## Serve project 03
+	$(UV) run --frozen --package $(PACKAGE_03) $(PACKAGE_03)
+
+test-03: install ## Test project 03 alone
+	$(PYTEST) $(PROJECT_03)
+
+cov-03: install ## Project 03 tests with line coverage (fails under 85%)
+	$(PYTEST) $(PROJECT_03) --cov=$(MODULE_03) --cov-report=term-missing --cov-fail-under=85

@@ -228,7 +228,8 @@ def check_targets(summary: dict[str, float]) -> None:
         bound = ">=" if key.startswith("rps") else "<="
         gap = "" if ok else f"   gap: {abs(value - target):.2f}"
         print(
-            f"  {key:<18} {value:9.2f}  target {bound} {target:<8} {'met' if ok else 'NOT met'}{gap}"
+            f"  {key:<18} {value:9.2f}  target {bound} {target:<8} "
+            f"{'met' if ok else 'NOT met'}{gap}"
         )
 
 
