@@ -1,0 +1,370 @@
+"""A chat turn: store the user's message, ask the model, store the reply.
+
+Each step is its own short transaction, because the provider call in the middle can
+take a minute and must never hold a database transaction open:
+
+1. the user's message is committed before the provider is called, so it is never lost;
+2. for a stream, an assistant row in status ``streaming`` is committed once the first
+   event has arrived, and updated when the stream ends;
+3. the reply is stored with the provider and model that answered, token usage, cost and
+   latency; a failed, broken or abandoned call is stored too, with what had arrived, as
+   ``error`` or ``cancelled``, and usage counted here when the provider never sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import anyio
+from sqlalchemy import select, update
+
+from genai_shared.cache import Cache
+from genai_shared.db.base import utcnow
+from genai_shared.db.session import Database
+from genai_shared.llm.errors import ProviderError
+from genai_shared.llm.fallback import Attempt, FallbackStream
+from genai_shared.llm.pricing import cost_usd
+from genai_shared.llm.registry import ProviderRegistry
+from genai_shared.llm.tokens import count_messages, count_text
+from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEnd, TextDelta, Usage
+from genai_shared.web.sse import sse_event
+from secure_chat_api.chat.cache import recent_conversations_cache
+from secure_chat_api.chat.exceptions import ConversationNotFound
+from secure_chat_api.chat.models import Conversation, Message, MessageRole, MessageStatus
+from secure_chat_api.chat.schemas import ChatTurnRequest, ChatTurnResponse, MessagePublic
+from secure_chat_api.llm.exceptions import to_app_error
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Turn:
+    """Everything about one turn that the steps share."""
+
+    db: Database
+    cache: Cache
+    cache_ttl_seconds: int
+    conversation_id: uuid.UUID
+    user_id: uuid.UUID
+    request: ChatRequest
+    routed_model: str
+    user_message: Message
+    started: float = field(default_factory=time.perf_counter)
+
+    def latency_ms(self) -> int:
+        return int((time.perf_counter() - self.started) * 1000)
+
+    async def invalidate_cache(self) -> None:
+        cache = recent_conversations_cache(self.cache, ttl_seconds=self.cache_ttl_seconds)
+        try:
+            await cache.invalidate(self.user_id)
+        except Exception:
+            logger.warning("could not invalidate the conversations cache", exc_info=True)
+
+
+def _history_message(message: Message) -> ChatMessage:
+    return ChatMessage.model_validate({"role": message.role, "content": message.content})
+
+
+async def start_turn(
+    *,
+    db: Database,
+    cache: Cache,
+    cache_ttl_seconds: int,
+    registry: ProviderRegistry,
+    conversation_id: uuid.UUID,
+    data: ChatTurnRequest,
+    history_limit: int,
+) -> Turn:
+    """Check the model, then commit the user's message and read the history to send."""
+    routed = data.routed_model() or registry.default_model
+    try:
+        registry.resolve(routed)  # an unknown model is a 422 before anything is stored
+    except ProviderError as error:
+        raise to_app_error(error) from error
+
+    now = utcnow()
+    async for session in db.transaction():
+        conversation = await session.get(Conversation, conversation_id)
+        if conversation is None:
+            raise ConversationNotFound
+        user_message = Message(
+            conversation_id=conversation_id,
+            role=MessageRole.USER.value,
+            content=data.content,
+            token_count=count_text(data.content),
+            created_at=now,
+            status=MessageStatus.COMPLETE.value,
+        )
+        session.add(user_message)
+        await session.execute(
+            update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now)
+        )
+        await session.flush()
+        rows = await session.scalars(
+            select(Message)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.status == MessageStatus.COMPLETE.value,
+            )
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(history_limit)
+        )
+        history = [_history_message(m) for m in reversed(list(rows))]
+        user_id = conversation.user_id
+
+    turn = Turn(
+        db=db,
+        cache=cache,
+        cache_ttl_seconds=cache_ttl_seconds,
+        conversation_id=conversation_id,
+        user_id=user_id,
+        request=ChatRequest(
+            model=routed,
+            messages=history,
+            max_tokens=data.max_tokens,
+            temperature=data.temperature,
+        ),
+        routed_model=routed,
+        user_message=user_message,
+    )
+    await turn.invalidate_cache()
+    return turn
+
+
+def _answered_by(attempts: list[Attempt], fallback: str) -> tuple[str, str]:
+    if attempts:
+        return attempts[-1].provider, attempts[-1].model
+    provider, _, model = fallback.partition("/")
+    return provider, model
+
+
+def _estimated_usage(turn: Turn, text: str) -> Usage:
+    """Usage counted locally, for calls whose provider never reported it."""
+    return Usage(
+        input_tokens=count_messages(turn.request.messages),
+        output_tokens=count_text(text) if text else 0,
+    )
+
+
+async def _save_reply(
+    turn: Turn,
+    *,
+    message_id: uuid.UUID | None,
+    content: str,
+    status: MessageStatus,
+    attempts: list[Attempt],
+    usage: Usage | None,
+    usage_estimated: bool = False,
+    finish_reason: str | None = None,
+    error_type: str | None = None,
+    provider_request_id: str | None = None,
+) -> Message:
+    """Insert the assistant row, or update the ``streaming`` one, in its own transaction."""
+    provider, model = _answered_by(attempts, turn.routed_model)
+    values: dict[str, Any] = {
+        "content": content,
+        "status": status.value,
+        "provider": provider,
+        "model": model,
+        "input_tokens": usage.input_tokens if usage else None,
+        "output_tokens": usage.output_tokens if usage else None,
+        "token_count": usage.output_tokens if usage else None,
+        "usage_estimated": usage_estimated,
+        "cost_usd": cost_usd(f"{provider}/{model}", usage) if usage else Decimal(0),
+        "latency_ms": turn.latency_ms(),
+        "finish_reason": finish_reason,
+        "error_type": error_type,
+        "provider_request_id": provider_request_id,
+    }
+    async for session in turn.db.transaction():
+        if message_id is None:
+            message = Message(
+                conversation_id=turn.conversation_id, role=MessageRole.ASSISTANT.value, **values
+            )
+            session.add(message)
+        else:
+            message = await session.get_one(Message, message_id)
+            for key, value in values.items():
+                setattr(message, key, value)
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == turn.conversation_id)
+            .values(updated_at=utcnow())
+        )
+        await session.flush()
+    await turn.invalidate_cache()
+    return message
+
+
+async def complete_turn(turn: Turn, registry: ProviderRegistry) -> ChatTurnResponse:
+    """Ask the model for the whole reply at once (with fallbacks) and store it."""
+    chain = registry.fallback_chain(turn.routed_model)
+    try:
+        result = await chain.complete(turn.request)
+    except ProviderError as error:
+        await _save_reply(
+            turn,
+            message_id=None,
+            content="",
+            status=MessageStatus.ERROR,
+            attempts=[],
+            usage=Usage(),
+            error_type=type(error).__name__,
+        )
+        raise to_app_error(error) from error
+    reply = result.response
+    message = await _save_reply(
+        turn,
+        message_id=None,
+        content=reply.content,
+        status=MessageStatus.COMPLETE,
+        attempts=result.attempts,
+        usage=reply.usage,
+        finish_reason=reply.finish_reason,
+        provider_request_id=reply.request_id,
+    )
+    return ChatTurnResponse(
+        user_message=MessagePublic.model_validate(turn.user_message),
+        assistant_message=MessagePublic.model_validate(message),
+    )
+
+
+async def open_stream(turn: Turn, registry: ProviderRegistry) -> AsyncIterator[bytes]:
+    """Start the provider stream and wait for its first event *before* answering.
+
+    A failure up to here becomes a normal HTTP error with its real status (429 with
+    Retry-After, 502, 504), never a 200 stream that only then says it failed.
+    """
+    stream = registry.fallback_chain(turn.routed_model).stream(turn.request)
+    try:
+        first = await anext(stream)
+    except ProviderError as error:
+        await stream.aclose()
+        await _save_reply(
+            turn,
+            message_id=None,
+            content="",
+            status=MessageStatus.ERROR,
+            attempts=stream.attempts,
+            usage=Usage(),
+            error_type=type(error).__name__,
+        )
+        raise to_app_error(error) from error
+    except BaseException:
+        await stream.aclose()
+        raise
+    placeholder = await _save_reply(
+        turn,
+        message_id=None,
+        content="",
+        status=MessageStatus.STREAMING,
+        attempts=stream.attempts,
+        usage=None,
+    )
+    return _relay(turn, stream, first, placeholder.id)
+
+
+async def _relay(
+    turn: Turn, stream: FallbackStream, first: Any, message_id: uuid.UUID
+) -> AsyncIterator[bytes]:
+    """Forward the stream as SSE; whatever happens, store what arrived and close upstream.
+
+    Events: ``start`` (message ids), ``delta`` (text), then exactly one of ``done``
+    (finish reason, usage, cost) or ``error`` (type, message). A stream that ends without
+    ``done`` is incomplete, by definition.
+    """
+    parts: list[str] = []
+    settled = False
+
+    async def settle(status: MessageStatus, **fields: Any) -> Message:
+        nonlocal settled
+        settled = True
+        # Shielded: when the client has gone, this task is being cancelled, and the
+        # partial reply must still be written.
+        with anyio.CancelScope(shield=True):
+            saved = await _save_reply(
+                turn,
+                message_id=message_id,
+                content="".join(parts),
+                status=status,
+                attempts=stream.attempts,
+                **fields,
+            )
+        return saved
+
+    try:
+        yield sse_event(
+            {"user_message_id": str(turn.user_message.id), "message_id": str(message_id)},
+            event="start",
+        )
+        event = first
+        while True:
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+                yield sse_event({"text": event.text}, event="delta")
+            elif isinstance(event, StreamEnd):
+                message = await settle(
+                    MessageStatus.COMPLETE,
+                    usage=event.usage,
+                    finish_reason=event.finish_reason,
+                    provider_request_id=event.request_id,
+                )
+                yield sse_event(
+                    {
+                        "message_id": str(message.id),
+                        "finish_reason": event.finish_reason,
+                        "usage": event.usage.model_dump(),
+                        "cost_usd": str(message.cost_usd),
+                        "provider": message.provider,
+                        "model": message.model,
+                    },
+                    event="done",
+                )
+                return
+            event = await anext(stream)
+    except ProviderError as error:
+        await settle(
+            MessageStatus.ERROR,
+            usage=_estimated_usage(turn, "".join(parts)),
+            usage_estimated=True,
+            error_type=type(error).__name__,
+        )
+        app_error = to_app_error(error)
+        yield sse_event(
+            {
+                "type": app_error.error_type,
+                "message": app_error.message,
+                "message_id": str(message_id),
+                "partial_content": "".join(parts),
+            },
+            event="error",
+        )
+    except (asyncio.CancelledError, GeneratorExit):
+        if not settled:
+            logger.info("client disconnected mid-stream; keeping the partial reply")
+            await settle(
+                MessageStatus.CANCELLED,
+                usage=_estimated_usage(turn, "".join(parts)),
+                usage_estimated=True,
+            )
+        raise
+    except Exception as error:
+        if not settled:
+            await settle(
+                MessageStatus.ERROR,
+                usage=_estimated_usage(turn, "".join(parts)),
+                usage_estimated=True,
+                error_type=type(error).__name__,
+            )
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()  # releases the provider's connection

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from secure_chat_api.chat import service
+from secure_chat_api.chat.cache import RecentConversationsCache, recent_conversations_cache
+from secure_chat_api.chat.exceptions import ConversationNotFound
+from secure_chat_api.chat.models import Conversation
+from secure_chat_api.core.dependencies import CacheDep, SessionDep
+
+
+async def valid_conversation_id(conversation_id: uuid.UUID, session: SessionDep) -> Conversation:
+    """Load the conversation named in the path or raise 404."""
+    conversation = await service.get_conversation(session=session, conversation_id=conversation_id)
+    if conversation is None:
+        raise ConversationNotFound
+    return conversation
+
+
+def conversations_cache(request: Request, cache: CacheDep) -> RecentConversationsCache:
+    return recent_conversations_cache(
+        cache, ttl_seconds=request.app.state.settings.cache_ttl_seconds
+    )
+
+
+ValidConversation = Annotated[Conversation, Depends(valid_conversation_id)]
+ConversationCacheDep = Annotated[RecentConversationsCache, Depends(conversations_cache)]

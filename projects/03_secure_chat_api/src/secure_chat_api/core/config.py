@@ -1,0 +1,38 @@
+"""Project 03 settings: the app's variables plus the providers' (``OPENAI_API_KEY`` ...).
+
+``get_settings()`` is cached and never called at import time, so tests build their own
+``Settings(...)`` and the app factory takes it as an argument.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from genai_shared.llm.settings import ProviderSettings
+from genai_shared.settings import BaseAppSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Settings(BaseAppSettings, ProviderSettings):
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    app_name: str = "secure-chat-api"
+    database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'secure_chat_api.db'}"
+    chat_history_messages: int = Field(
+        default=50, ge=1, le=500, description="How many earlier messages a chat turn sends"
+    )
+    chat_max_tokens_cap: int = Field(
+        default=4096, ge=1, description="The largest max_tokens a caller may ask for"
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from genai_shared.llm.registry import ProviderRegistry
+
+
+def get_registry(request: Request) -> ProviderRegistry:
+    registry: ProviderRegistry = request.app.state.llm
+    return registry
+
+
+RegistryDep = Annotated[ProviderRegistry, Depends(get_registry)]

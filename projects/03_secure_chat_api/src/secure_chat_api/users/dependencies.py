@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends
+
+from secure_chat_api.core.dependencies import SessionDep
+from secure_chat_api.users import service
+from secure_chat_api.users.exceptions import UserNotFound
+from secure_chat_api.users.models import User
+
+
+async def valid_user_id(user_id: uuid.UUID, session: SessionDep) -> User:
+    """Load the user named in the path or raise 404."""
+    user = await service.get(session=session, user_id=user_id)
+    if user is None:
+        raise UserNotFound
+    return user
+
+
+ValidUser = Annotated[User, Depends(valid_user_id)]

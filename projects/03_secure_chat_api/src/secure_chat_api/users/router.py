@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from genai_shared.web.errors import error_responses
+from secure_chat_api.core.dependencies import SessionDep
+from secure_chat_api.users import service
+from secure_chat_api.users.dependencies import ValidUser
+from secure_chat_api.users.exceptions import EmailAlreadyRegistered, UserNotFound
+from secure_chat_api.users.models import User
+from secure_chat_api.users.schemas import UserCreate, UserPublic
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    responses=error_responses(EmailAlreadyRegistered),
+)
+async def create_user(data: UserCreate, session: SessionDep) -> User:
+    return await service.create(session=session, data=data)
+
+
+@router.get("/{user_id}", response_model=UserPublic, responses=error_responses(UserNotFound))
+async def get_user(user: ValidUser) -> User:
+    return user

@@ -1,0 +1,112 @@
+"""What `make run` does, end to end: migrate, serve the main project, use the whole API.
+
+Run as separate processes with a scrubbed environment (only PATH, HOME, PORT and a
+temporary DATABASE_URL), so no setting leaks in from the developer's shell.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MAIN_PROJECT = REPO / "projects" / "02_multi_provider_chat"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served_main(tmp_path):
+    port = _free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/main.db",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+    migrate = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(MAIN_PROJECT / "alembic.ini"),
+            "upgrade",
+            "head",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from multi_provider_chat.main import run; run()"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base_url}/health/live", timeout=1)
+                break
+            except httpx.TransportError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the server did not start:\n{server.stdout.read()}")
+                time.sleep(0.2)
+        yield base_url
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=15)[0]
+    assert "Traceback" not in output, output
+
+
+def test_main_project_serves_the_whole_flow_on_defaults(served_main):
+    with httpx.Client(base_url=served_main, timeout=10) as client:
+        ready = client.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["database"]["status"] == "ok"
+
+        user = client.post("/api/v1/users", json={"email": "e2e@example.com", "display_name": "E"})
+        assert user.status_code == 201
+        conversation = client.post(
+            "/api/v1/conversations", json={"user_id": user.json()["id"], "title": "e2e"}
+        )
+        assert conversation.status_code == 201
+        path = f"/api/v1/conversations/{conversation.json()['id']}"
+
+        turn = client.post(f"{path}/chat", json={"content": "hello"})
+        assert turn.status_code == 201
+        assert turn.json()["assistant_message"]["content"] == "Echo: hello"
+
+        streamed = client.post(f"{path}/chat", json={"content": "again", "stream": True})
+        assert streamed.status_code == 200
+        assert "event: done" in streamed.text
+
+        history = client.get(f"{path}/messages").json()["items"]
+        assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+
+        gateway = client.post(
+            "/v1/chat/completions",
+            json={"model": "mock/echo-1", "messages": [{"role": "user", "content": "hey"}]},
+        )
+        assert gateway.json()["choices"][0]["message"]["content"] == "Echo: hey"
+        assert client.get("/docs").status_code == 200
