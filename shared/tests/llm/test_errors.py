@@ -64,6 +64,8 @@ def test_error_messages_are_scrubbed_too() -> None:
         (None, "overloaded_error", ProviderUnavailable),
         (None, "rate_limit_error", RateLimited),
         (None, None, ProviderUnavailable),
+        (401, "invalid_request_error", AuthenticationFailed),  # the status decides
+        (503, "invalid_request_error", ProviderUnavailable),
     ],
 )
 def test_classification(status: int | None, error_type: str | None, expected: type) -> None:

@@ -155,28 +155,33 @@ def parse_retry_after(
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
+_CONTENT_FILTER_TYPES = frozenset({"content_policy_violation", "content_filter"})
+_CLASS_BY_TYPE: dict[str, type[ProviderError]] = {
+    "rate_limit_error": RateLimited,
+    "rate_limit_exceeded": RateLimited,
+    "overloaded_error": ProviderUnavailable,
+    "api_error": ProviderUnavailable,
+    "server_error": ProviderUnavailable,
+    "timeout_error": ProviderTimeout,
+    "authentication_error": AuthenticationFailed,
+    "permission_error": AuthenticationFailed,
+    "invalid_api_key": AuthenticationFailed,
+    "invalid_request_error": InvalidRequest,
+    "not_found_error": InvalidRequest,
+    "request_too_large": InvalidRequest,
+}
+
+
 def error_class_for(status_code: int | None, error_type: str | None) -> type[ProviderError]:
-    """Pick the taxonomy class from an HTTP status and/or a provider's error type string."""
-    by_type: dict[str, type[ProviderError]] = {
-        "rate_limit_error": RateLimited,
-        "rate_limit_exceeded": RateLimited,
-        "overloaded_error": ProviderUnavailable,
-        "api_error": ProviderUnavailable,
-        "server_error": ProviderUnavailable,
-        "timeout_error": ProviderTimeout,
-        "authentication_error": AuthenticationFailed,
-        "permission_error": AuthenticationFailed,
-        "invalid_api_key": AuthenticationFailed,
-        "content_policy_violation": ContentFiltered,
-        "content_filter": ContentFiltered,
-        "invalid_request_error": InvalidRequest,
-        "not_found_error": InvalidRequest,
-        "request_too_large": InvalidRequest,
-    }
-    if error_type in by_type:
-        return by_type[error_type]
+    """Pick the taxonomy class from an HTTP status and the provider's error type string.
+
+    The status decides when there is one; the type only tells content-filter rejections
+    from other 4xx, and classifies errors that arrive inside a 200 stream (no status).
+    """
+    if error_type in _CONTENT_FILTER_TYPES:
+        return ContentFiltered
     if status_code is None or status_code < 400:
-        return ProviderUnavailable
+        return _CLASS_BY_TYPE.get(error_type or "", ProviderUnavailable)
     if status_code == 429:
         return RateLimited
     if status_code in (401, 403):

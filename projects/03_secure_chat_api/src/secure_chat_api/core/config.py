@@ -1,4 +1,4 @@
-"""Project 03 settings: the app's variables plus the providers' (``OPENAI_API_KEY`` ...).
+"""Project 03 settings: project 02's, plus accounts, tokens, limits and budgets.
 
 ``get_settings()`` is cached and never called at import time, so tests build their own
 ``Settings(...)`` and the app factory takes it as an argument.
@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,6 +32,30 @@ class Settings(BaseAppSettings, ProviderSettings):
     chat_max_tokens_cap: int = Field(
         default=4096, ge=1, description="The largest max_tokens a caller may ask for"
     )
+    gateway_max_messages: int = Field(
+        default=200, ge=1, description="The most messages one /v1 request may carry"
+    )
+    max_request_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Larger request bodies are refused with 413"
+    )
+
+    # Tokens. SECRET_KEY (from BaseAppSettings) signs access tokens and keys API-key hashes.
+    jwt_issuer: str = "secure-chat-api"
+    jwt_audience: str = "secure-chat-api"
+    access_token_ttl_seconds: int = Field(default=15 * 60, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+
+    # Rate limits: requests per user and route within a sliding window.
+    rate_limit_window_seconds: int = Field(default=60, ge=1)
+    rate_limit_chat: int = Field(default=20, ge=1, description="Chat calls per window")
+    rate_limit_default: int = Field(default=120, ge=1, description="Other calls per window")
+    rate_limit_auth: int = Field(
+        default=10, ge=1, description="Signup / login / refresh calls per window, per client IP"
+    )
+
+    # Budgets and idempotency.
+    default_monthly_budget_usd: Decimal = Field(default=Decimal("5.00"), ge=0)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
 
 
 @lru_cache
