@@ -34,7 +34,8 @@ def _body(model: str = "gpt-4o-mini", **extra) -> dict:
 async def _collect(stream) -> list[dict | str]:
     events: list[dict | str] = []
     async for chunk in stream:
-        assert chunk.startswith(b"data: ") and chunk.endswith(b"\n\n")
+        assert chunk.startswith(b"data: ")
+        assert chunk.endswith(b"\n\n")
         data = chunk[6:-2]
         events.append("[DONE]" if data == b"[DONE]" else json.loads(data))
     return events
@@ -61,7 +62,8 @@ async def test_stream(relay, include_usage):
         if isinstance(e, dict) and e["choices"]
     )
     assert text == "Echo: relay this"
-    assert stream.usage is not None and stream.usage.output_tokens > 0
+    assert stream.usage is not None
+    assert stream.usage.output_tokens > 0
     assert stream.finish_reason == "stop"
     usage_chunks = [e for e in events if isinstance(e, dict) and not e["choices"]]
     assert len(usage_chunks) == (1 if include_usage else 0)
@@ -101,10 +103,14 @@ async def test_a_hanging_upstream_times_out(relay, fake_upstream):
 @pytest.mark.parametrize("fault", ["truncate_after=2", "error_event_after=2", "malformed_json"])
 async def test_a_broken_stream_raises_after_what_arrived(relay, fault):
     stream = await relay.stream(_body(f"gpt-4o-mini@fault={fault}"))
-    received = []
-    with pytest.raises(ProviderUnavailable):
+    received: list[bytes] = []
+
+    async def drain() -> None:
         async for chunk in stream:
             received.append(chunk)
+
+    with pytest.raises(ProviderUnavailable):
+        await drain()
     assert b"[DONE]" not in b"".join(received)
 
 

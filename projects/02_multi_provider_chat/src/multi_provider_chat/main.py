@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from genai_shared.cache import build_cache
 from genai_shared.db.session import Database
 from genai_shared.llm.registry import ProviderRegistry
+from genai_shared.llm.relay import OpenAIRelay
 from genai_shared.log import configure_logging
 from genai_shared.web.app import create_base_app
 from multi_provider_chat import __version__
@@ -41,13 +42,21 @@ def create_app(
         )
         cache = build_cache(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
         llm = registry or ProviderRegistry.from_settings(settings)
+        relays = {
+            name: relay
+            for name in ("openai", "openrouter")
+            if (relay := OpenAIRelay.for_provider(name, settings)) is not None
+        }
         app.state.db, app.state.cache, app.state.llm = db, cache, llm
+        app.state.relays = relays
         app.state.health_checks["database"] = db.ping
         if settings.redis_url:
             app.state.health_checks["redis"] = cache.ping
         try:
             yield
         finally:
+            for relay in relays.values():
+                await relay.aclose()
             if registry is None:
                 await llm.aclose()
             await cache.aclose()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -72,7 +72,7 @@ class RelayStream:
         await self._events.aclose()
         self._response.release()
 
-    async def _run(self) -> AsyncIterator[bytes]:
+    async def _run(self) -> AsyncGenerator[bytes, None]:
         try:
             async for raw in self._response.content:
                 line = raw.strip()
@@ -102,7 +102,7 @@ class RelayStream:
                 if usage is not None and not choices and not self._forward_usage:
                     continue
                 yield b"data: " + data + b"\n\n"
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._relay.transport_error(exc) from None
         raise self._relay.broken("the provider's stream ended before [DONE]")
 
@@ -134,17 +134,15 @@ class OpenAIRelay:
     @classmethod
     def for_provider(cls, name: str, settings: ProviderSettings) -> OpenAIRelay | None:
         """The relay for a configured OpenAI-format provider, or None."""
-        common = {
-            "timeout_seconds": settings.llm_timeout_seconds,
-            "connect_timeout_seconds": settings.llm_connect_timeout_seconds,
-        }
+        timeout, connect = settings.llm_timeout_seconds, settings.llm_connect_timeout_seconds
         if name == "openai" and settings.openai_configured():
             key = settings.openai_api_key
             return cls(
                 provider="openai",
                 base_url=settings.openai_base_url or OPENAI_DEFAULT_BASE_URL,
                 api_key=key.get_secret_value() if key else None,
-                **common,
+                timeout_seconds=timeout,
+                connect_timeout_seconds=connect,
             )
         if name == "openrouter" and settings.openrouter_configured():
             key = settings.openrouter_api_key
@@ -156,7 +154,8 @@ class OpenAIRelay:
                     "HTTP-Referer": settings.openrouter_site_url,
                     "X-Title": settings.openrouter_app_name,
                 },
-                **common,
+                timeout_seconds=timeout,
+                connect_timeout_seconds=connect,
             )
         return None
 
@@ -189,12 +188,12 @@ class OpenAIRelay:
             response = await self._client().post(
                 self.url, data=json.dumps(body).encode(), headers=self._headers
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise self.transport_error(exc) from None
         if response.status >= 400:
             try:
                 raw = await response.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 raise self.transport_error(exc) from None
             finally:
                 response.release()
@@ -229,7 +228,7 @@ class OpenAIRelay:
         response = await self._post({**body, "stream": False})
         try:
             raw = await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise self.transport_error(exc) from None
         finally:
             response.release()

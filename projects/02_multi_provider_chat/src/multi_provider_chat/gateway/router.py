@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from genai_shared.web.errors import error_responses
 from genai_shared.web.sse import EventStreamResponse
@@ -28,12 +29,20 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
     },
 )
 async def chat_completions(
-    body: ChatCompletionRequest, registry: RegistryDep
+    body: ChatCompletionRequest, request: Request, registry: RegistryDep
 ) -> ChatCompletion | Response:
-    """OpenAI Chat Completions over every configured provider (`provider/model` names)."""
+    """OpenAI Chat Completions over every configured provider (`provider/model` names).
+
+    Upstreams that speak the OpenAI format themselves are relayed as bytes; the others
+    (Anthropic, the mock, LiteLLM routes) are translated by their SDK adapters.
+    """
+    relays = request.app.state.relays
     if body.stream:
-        return EventStreamResponse(await service.open_stream(registry, body))
-    return await service.complete(registry, body)
+        return EventStreamResponse(await service.open_stream(registry, relays, body))
+    answer = await service.complete(registry, relays, body)
+    if isinstance(answer, dict):
+        return JSONResponse(answer)
+    return answer
 
 
 @router.get("/models", response_model=ModelList)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import anyio
 
 from genai_shared.llm.errors import ProviderError
-from genai_shared.llm.fallback import FallbackStream
+from genai_shared.llm.fallback import FallbackChain, FallbackStream
 from genai_shared.llm.registry import ProviderRegistry
+from genai_shared.llm.relay import OpenAIRelay, RelayStream
 from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEnd, TextDelta
 from multi_provider_chat.gateway.schemas import (
     AssistantMessage,
@@ -66,8 +67,46 @@ def to_chat_completion(reply: ChatResponse, model: str) -> ChatCompletion:
     )
 
 
-async def complete(registry: ProviderRegistry, body: ChatCompletionRequest) -> ChatCompletion:
+Relays = Mapping[str, OpenAIRelay]
+
+
+def _chain(registry: ProviderRegistry, model: str) -> FallbackChain:
+    try:
+        return registry.fallback_chain(model)
+    except ProviderError as error:
+        raise to_app_error(error) from error
+
+
+def _upstream_body(body: ChatCompletionRequest, model: str) -> dict[str, Any]:
+    """The caller's (validated, allow-listed) body with the provider's own model name."""
+    return {**body.model_dump(exclude_none=True), "model": model}
+
+
+def _rest_of(chain: FallbackChain) -> FallbackChain | None:
+    """The chain without its first target (which the relay already tried)."""
+    if len(chain.targets) < 2:
+        return None
+    return FallbackChain(chain.targets[1:], max_retry_wait=chain.max_retry_wait)
+
+
+async def complete(
+    registry: ProviderRegistry, relays: Relays, body: ChatCompletionRequest
+) -> ChatCompletion | dict[str, Any]:
+    """Answer a non-streaming request: relayed as bytes when the upstream speaks OpenAI."""
     chain = _chain(registry, body.model)
+    first = chain.targets[0]
+    relay = relays.get(first.provider.name)
+    if relay is not None:
+        try:
+            payload, _usage = await relay.complete(_upstream_body(body, first.model))
+        except ProviderError as error:
+            rest = _rest_of(chain) if error.retriable else None
+            if rest is None:
+                raise to_app_error(error) from error
+            chain = rest
+        else:
+            payload["model"] = body.model
+            return payload
     try:
         result = await chain.complete(to_chat_request(body))
     except ProviderError as error:
@@ -75,22 +114,28 @@ async def complete(registry: ProviderRegistry, body: ChatCompletionRequest) -> C
     return to_chat_completion(result.response, body.model)
 
 
-def _chain(registry: ProviderRegistry, model: str) -> Any:
-    try:
-        return registry.fallback_chain(model)
-    except ProviderError as error:
-        raise to_app_error(error) from error
-
-
 def _data(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
 async def open_stream(
-    registry: ProviderRegistry, body: ChatCompletionRequest
+    registry: ProviderRegistry, relays: Relays, body: ChatCompletionRequest
 ) -> AsyncIterator[bytes]:
-    """Wait for the first event before answering, so an early failure is a real status."""
-    stream = _chain(registry, body.model).stream(to_chat_request(body))
+    """Open the upstream stream before answering, so an early failure is a real status."""
+    chain = _chain(registry, body.model)
+    target = chain.targets[0]
+    relay = relays.get(target.provider.name)
+    if relay is not None:
+        try:
+            relayed = await relay.stream(_upstream_body(body, target.model))
+        except ProviderError as error:
+            rest = _rest_of(chain) if error.retriable else None
+            if rest is None:
+                raise to_app_error(error) from error
+            chain = rest
+        else:
+            return _relayed_chunks(relayed)
+    stream = chain.stream(to_chat_request(body))
     try:
         first = await anext(stream)
     except ProviderError as error:
@@ -137,10 +182,25 @@ async def _chunks(
                 return
             event = await anext(stream)
     except ProviderError as error:
-        app_error = to_app_error(error)
-        yield _data(
-            {"error": {"message": app_error.message, "type": app_error.error_type, "code": None}}
-        )
+        yield _error_chunk(error)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+
+
+def _error_chunk(error: ProviderError) -> bytes:
+    app_error = to_app_error(error)
+    return _data(
+        {"error": {"message": app_error.message, "type": app_error.error_type, "code": None}}
+    )
+
+
+async def _relayed_chunks(stream: RelayStream) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in stream:
+            yield chunk
+    except ProviderError as error:
+        yield _error_chunk(error)
     finally:
         with anyio.CancelScope(shield=True):
             await stream.aclose()

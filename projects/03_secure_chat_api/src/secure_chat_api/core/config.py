@@ -44,6 +44,9 @@ class Settings(BaseAppSettings, ProviderSettings):
     jwt_audience: str = "secure-chat-api"
     access_token_ttl_seconds: int = Field(default=15 * 60, ge=30)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # Argon2id cost (OWASP's minimum: 19 MiB, 2 passes). Tests lower it to stay fast.
+    password_hash_time_cost: int = Field(default=2, ge=1)
+    password_hash_memory_kib: int = Field(default=19 * 1024, ge=8)
 
     # Rate limits: requests per user and route within a sliding window.
     rate_limit_window_seconds: int = Field(default=60, ge=1)

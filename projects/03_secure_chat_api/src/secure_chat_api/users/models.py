@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, String
@@ -7,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from genai_shared.db.base import TimestampMixin, UUIDPrimaryKeyMixin
 from secure_chat_api.core.database import Base
+from secure_chat_api.core.money import from_micro
 
 
 class Role(StrEnum):
@@ -33,3 +35,7 @@ class User(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN.value
+
+    @property
+    def monthly_budget_usd(self) -> Decimal:
+        return from_micro(self.monthly_budget_micro_usd)
