@@ -6,20 +6,17 @@ Build it where it is needed (`ProviderSettings()` or, in tests,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OPENROUTER_DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
-# shared/src/genai_shared/llm/settings.py -> the repository root, whatever the working directory.
-_REPO_ROOT_ENV_FILE = Path(__file__).resolve().parents[4] / ".env"
 
 
 class ProviderSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=_REPO_ROOT_ENV_FILE,
-        env_file_encoding="utf-8",
+        # No env file of its own: a project's Settings class mixes this in and names its
+        # project's .env (see e.g. multi_provider_chat.core.config).
+        env_file=None,
         extra="ignore",
         case_sensitive=False,
     )

@@ -16,7 +16,6 @@ error, never a skip.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,12 +27,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-# TODO(session 1): unconditional once the fake upstream lands (being written in parallel).
-pytest_plugins = [
-    name
-    for name in ("genai_shared.testing.fake_upstream_fixtures",)
-    if importlib.util.find_spec(name) is not None
-]
+pytest_plugins = ["genai_shared.testing.fake_upstream_fixtures"]
 
 INTEGRATION_ENV = "GENAI_INTEGRATION"
 POSTGRES_ENV = "GENAI_TEST_POSTGRES_URL"

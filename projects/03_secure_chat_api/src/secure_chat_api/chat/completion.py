@@ -1,14 +1,18 @@
-"""A chat turn: store the user's message, ask the model, store the reply.
+"""A chat turn: check the budget, store the user's message, ask the model, store the reply.
 
 Each step is its own short transaction, because the provider call in the middle can
 take a minute and must never hold a database transaction open:
 
-1. the user's message is committed before the provider is called, so it is never lost;
+1. the user's message is committed before the provider is called, so it is never lost,
+   together with the reservation of the call's worst-case cost (over budget: 402, and
+   nothing is stored);
 2. for a stream, an assistant row in status ``streaming`` is committed once the first
    event has arrived, and updated when the stream ends;
 3. the reply is stored with the provider and model that answered, token usage, cost and
-   latency; a failed, broken or abandoned call is stored too, with what had arrived, as
-   ``error`` or ``cancelled``, and usage counted here when the provider never sent it.
+   latency, and in the same transaction the reservation is settled into the usage
+   ledger (one row per provider call, fallbacks included); a failed, broken or
+   abandoned call is stored and settled too, as ``error`` or ``cancelled``, with usage
+   counted here when the provider never sent it.
 """
 
 from __future__ import annotations
@@ -29,19 +33,33 @@ from genai_shared.cache import Cache
 from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
 from genai_shared.llm.errors import ProviderError
-from genai_shared.llm.fallback import Attempt, FallbackStream
+from genai_shared.llm.fallback import FallbackStream
 from genai_shared.llm.pricing import cost_usd
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.tokens import count_messages, count_text
 from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEnd, TextDelta, Usage
 from genai_shared.web.sse import sse_event
+from secure_chat_api.auth.dependencies import Principal
 from secure_chat_api.chat.cache import recent_conversations_cache
 from secure_chat_api.chat.exceptions import ConversationNotFound
 from secure_chat_api.chat.models import Conversation, Message, MessageRole, MessageStatus
 from secure_chat_api.chat.schemas import ChatTurnRequest, ChatTurnResponse, MessagePublic
+from secure_chat_api.core.database import transaction
+from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.llm.exceptions import to_app_error
+from secure_chat_api.llm.fallback import TrackedChain
+from secure_chat_api.usage import service as usage_service
+from secure_chat_api.usage.exceptions import BudgetExceeded
+from secure_chat_api.usage.metering import Meter
+from secure_chat_api.usage.models import CallStatus
 
 logger = logging.getLogger(__name__)
+
+_CALL_STATUS = {
+    MessageStatus.COMPLETE: CallStatus.COMPLETE,
+    MessageStatus.ERROR: CallStatus.ERROR,
+    MessageStatus.CANCELLED: CallStatus.CANCELLED,
+}
 
 
 @dataclass
@@ -54,9 +72,13 @@ class Turn:
     conversation_id: uuid.UUID
     user_id: uuid.UUID
     request: ChatRequest
-    routed_model: str
+    meter: Meter
     user_message: Message
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def chain(self) -> TrackedChain:
+        return self.meter.chain
 
     def latency_ms(self) -> int:
         return int((time.perf_counter() - self.started) * 1000)
@@ -73,77 +95,108 @@ def _history_message(message: Message) -> ChatMessage:
     return ChatMessage.model_validate({"role": message.role, "content": message.content})
 
 
+def tracked_chain(registry: ProviderRegistry, model: str) -> TrackedChain:
+    """The fallback chain for ``model``; an unknown model is a 422 before anything else."""
+    try:
+        return TrackedChain(registry.fallback_chain(model))
+    except ProviderError as error:
+        raise to_app_error(error) from error
+
+
 async def start_turn(
     *,
     db: Database,
     cache: Cache,
     cache_ttl_seconds: int,
     registry: ProviderRegistry,
+    metrics: Metrics,
+    principal: Principal,
     conversation_id: uuid.UUID,
     data: ChatTurnRequest,
     history_limit: int,
+    default_max_tokens: int,
+    request_id: str | None,
 ) -> Turn:
-    """Check the model, then commit the user's message and read the history to send."""
+    """Check the model, then, in one transaction, store the user's message, read the
+    history to send and reserve the call's worst-case cost."""
     routed = data.routed_model() or registry.default_model
-    try:
-        registry.resolve(routed)  # an unknown model is a 422 before anything is stored
-    except ProviderError as error:
-        raise to_app_error(error) from error
+    chain = tracked_chain(registry, routed)
+    max_tokens = data.max_tokens or default_max_tokens
 
     now = utcnow()
-    async for session in db.transaction():
-        conversation = await session.get(Conversation, conversation_id)
-        if conversation is None:
-            raise ConversationNotFound
-        user_message = Message(
-            conversation_id=conversation_id,
-            role=MessageRole.USER.value,
-            content=data.content,
-            token_count=count_text(data.content),
-            created_at=now,
-            status=MessageStatus.COMPLETE.value,
-        )
-        session.add(user_message)
-        await session.execute(
-            update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now)
-        )
-        await session.flush()
-        rows = await session.scalars(
-            select(Message)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.status == MessageStatus.COMPLETE.value,
+    try:
+        async with transaction(db) as session:
+            conversation = await session.scalar(
+                select(Conversation).where(
+                    Conversation.id == conversation_id,
+                    Conversation.user_id == principal.user_id,
+                )
             )
-            .order_by(Message.created_at.desc(), Message.id.desc())
-            .limit(history_limit)
-        )
-        history = [_history_message(m) for m in reversed(list(rows))]
-        user_id = conversation.user_id
+            if conversation is None:
+                raise ConversationNotFound
+            user_message = Message(
+                conversation_id=conversation_id,
+                role=MessageRole.USER.value,
+                content=data.content,
+                token_count=count_text(data.content),
+                created_at=now,
+                status=MessageStatus.COMPLETE.value,
+            )
+            session.add(user_message)
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(updated_at=now)
+            )
+            await session.flush()
+            rows = await session.scalars(
+                select(Message)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.status == MessageStatus.COMPLETE.value,
+                )
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(history_limit)
+            )
+            history = [_history_message(m) for m in reversed(list(rows))]
+            reservation = await usage_service.reserve(
+                session=session,
+                user_id=principal.user_id,
+                amount_micro_usd=usage_service.worst_case_micro(
+                    chain.targets, history, max_tokens
+                ),
+            )
+    except BudgetExceeded:
+        metrics.budget_refusals.inc()
+        raise
 
     turn = Turn(
         db=db,
         cache=cache,
         cache_ttl_seconds=cache_ttl_seconds,
         conversation_id=conversation_id,
-        user_id=user_id,
+        user_id=principal.user_id,
         request=ChatRequest(
             model=routed,
             messages=history,
-            max_tokens=data.max_tokens,
+            max_tokens=max_tokens,
             temperature=data.temperature,
         ),
-        routed_model=routed,
+        meter=Meter(
+            db=db,
+            metrics=metrics,
+            chain=chain,
+            reservation=reservation,
+            user_id=principal.user_id,
+            api_key_id=principal.api_key_id,
+            request_id=request_id,
+            route="chat",
+            conversation_id=conversation_id,
+        ),
         user_message=user_message,
     )
     await turn.invalidate_cache()
     return turn
-
-
-def _answered_by(attempts: list[Attempt], fallback: str) -> tuple[str, str]:
-    if attempts:
-        return attempts[-1].provider, attempts[-1].model
-    provider, _, model = fallback.partition("/")
-    return provider, model
 
 
 def _estimated_usage(turn: Turn, text: str) -> Usage:
@@ -160,15 +213,17 @@ async def _save_reply(
     message_id: uuid.UUID | None,
     content: str,
     status: MessageStatus,
-    attempts: list[Attempt],
     usage: Usage | None,
     usage_estimated: bool = False,
     finish_reason: str | None = None,
     error_type: str | None = None,
     provider_request_id: str | None = None,
+    interrupted: bool = False,
 ) -> Message:
-    """Insert the assistant row, or update the ``streaming`` one, in its own transaction."""
-    provider, model = _answered_by(attempts, turn.routed_model)
+    """Insert the assistant row, or update the ``streaming`` one, in its own transaction;
+    a final status also settles the call's reservation into the ledger, atomically."""
+    target = turn.chain.targets[turn.chain.final_index(interrupted=interrupted)]
+    provider, model = target.provider.name, target.model
     values: dict[str, Any] = {
         "content": content,
         "status": status.value,
@@ -184,7 +239,7 @@ async def _save_reply(
         "error_type": error_type,
         "provider_request_id": provider_request_id,
     }
-    async for session in turn.db.transaction():
+    async with transaction(turn.db) as session:
         if message_id is None:
             message = Message(
                 conversation_id=turn.conversation_id, role=MessageRole.ASSISTANT.value, **values
@@ -200,33 +255,53 @@ async def _save_reply(
             .values(updated_at=utcnow())
         )
         await session.flush()
+        if status in _CALL_STATUS:
+            await turn.meter.settle_in(
+                session,
+                status=_CALL_STATUS[status],
+                usage=usage or Usage(),
+                usage_estimated=usage_estimated,
+                error_type=error_type,
+                message_id=message.id,
+                interrupted=interrupted,
+            )
     await turn.invalidate_cache()
     return message
 
 
-async def complete_turn(turn: Turn, registry: ProviderRegistry) -> ChatTurnResponse:
+async def complete_turn(turn: Turn) -> ChatTurnResponse:
     """Ask the model for the whole reply at once (with fallbacks) and store it."""
-    chain = registry.fallback_chain(turn.routed_model)
     try:
-        result = await chain.complete(turn.request)
+        result = await turn.chain.complete(turn.request)
     except ProviderError as error:
         await _save_reply(
             turn,
             message_id=None,
             content="",
             status=MessageStatus.ERROR,
-            attempts=[],
             usage=Usage(),
             error_type=type(error).__name__,
         )
         raise to_app_error(error) from error
+    except BaseException:
+        # Cancelled (server shutting down) or a bug: never leave the reservation behind.
+        with anyio.CancelScope(shield=True):
+            await _save_reply(
+                turn,
+                message_id=None,
+                content="",
+                status=MessageStatus.CANCELLED,
+                usage=_estimated_usage(turn, ""),
+                usage_estimated=True,
+                interrupted=True,
+            )
+        raise
     reply = result.response
     message = await _save_reply(
         turn,
         message_id=None,
         content=reply.content,
         status=MessageStatus.COMPLETE,
-        attempts=result.attempts,
         usage=reply.usage,
         finish_reason=reply.finish_reason,
         provider_request_id=reply.request_id,
@@ -237,13 +312,13 @@ async def complete_turn(turn: Turn, registry: ProviderRegistry) -> ChatTurnRespo
     )
 
 
-async def open_stream(turn: Turn, registry: ProviderRegistry) -> AsyncIterator[bytes]:
+async def open_stream(turn: Turn) -> AsyncIterator[bytes]:
     """Start the provider stream and wait for its first event *before* answering.
 
     A failure up to here becomes a normal HTTP error with its real status (429 with
     Retry-After, 502, 504), never a 200 stream that only then says it failed.
     """
-    stream = registry.fallback_chain(turn.routed_model).stream(turn.request)
+    stream = turn.chain.stream(turn.request)
     try:
         first = await anext(stream)
     except ProviderError as error:
@@ -253,21 +328,30 @@ async def open_stream(turn: Turn, registry: ProviderRegistry) -> AsyncIterator[b
             message_id=None,
             content="",
             status=MessageStatus.ERROR,
-            attempts=stream.attempts,
             usage=Usage(),
             error_type=type(error).__name__,
         )
         raise to_app_error(error) from error
     except BaseException:
-        await stream.aclose()
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+            await _save_reply(
+                turn,
+                message_id=None,
+                content="",
+                status=MessageStatus.CANCELLED,
+                usage=_estimated_usage(turn, ""),
+                usage_estimated=True,
+                interrupted=True,
+            )
         raise
     placeholder = await _save_reply(
         turn,
         message_id=None,
         content="",
         status=MessageStatus.STREAMING,
-        attempts=stream.attempts,
         usage=None,
+        interrupted=True,
     )
     return _relay(turn, stream, first, placeholder.id)
 
@@ -288,14 +372,13 @@ async def _relay(
         nonlocal settled
         settled = True
         # Shielded: when the client has gone, this task is being cancelled, and the
-        # partial reply must still be written.
+        # partial reply must still be written (and the reservation settled).
         with anyio.CancelScope(shield=True):
             saved = await _save_reply(
                 turn,
                 message_id=message_id,
                 content="".join(parts),
                 status=status,
-                attempts=stream.attempts,
                 **fields,
             )
         return saved
@@ -354,6 +437,7 @@ async def _relay(
                 MessageStatus.CANCELLED,
                 usage=_estimated_usage(turn, "".join(parts)),
                 usage_estimated=True,
+                interrupted=True,
             )
         raise
     except Exception as error:
@@ -363,6 +447,7 @@ async def _relay(
                 usage=_estimated_usage(turn, "".join(parts)),
                 usage_estimated=True,
                 error_type=type(error).__name__,
+                interrupted=True,
             )
         raise
     finally:

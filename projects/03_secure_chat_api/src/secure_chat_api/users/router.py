@@ -1,28 +1,27 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter
 
 from genai_shared.web.errors import error_responses
+from secure_chat_api.auth.dependencies import PrincipalDep
 from secure_chat_api.core.dependencies import SessionDep
 from secure_chat_api.users import service
-from secure_chat_api.users.dependencies import ValidUser
-from secure_chat_api.users.exceptions import EmailAlreadyRegistered, UserNotFound
+from secure_chat_api.users.exceptions import UserNotFound
 from secure_chat_api.users.models import User
-from secure_chat_api.users.schemas import UserCreate, UserPublic
+from secure_chat_api.users.schemas import UserPublic, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=UserPublic,
-    responses=error_responses(EmailAlreadyRegistered),
-)
-async def create_user(data: UserCreate, session: SessionDep) -> User:
-    return await service.create(session=session, data=data)
+@router.get("/me", response_model=UserPublic)
+async def get_me(principal: PrincipalDep) -> User:
+    return principal.user
 
 
-@router.get("/{user_id}", response_model=UserPublic, responses=error_responses(UserNotFound))
-async def get_user(user: ValidUser) -> User:
-    return user
+@router.patch("/me", response_model=UserPublic, responses=error_responses(UserNotFound))
+async def update_me(data: UserUpdate, principal: PrincipalDep, session: SessionDep) -> User:
+    """Change your display name. Role, budget and spend are not yours to set (422)."""
+    user = await service.get(session=session, user_id=principal.user_id)
+    if user is None:
+        raise UserNotFound
+    return await service.update_profile(session=session, user=user, data=data)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from genai_shared.web.errors import error_responses
+from secure_chat_api.api_keys import service
+from secure_chat_api.api_keys.exceptions import ApiKeyNotFound
+from secure_chat_api.api_keys.models import ApiKey
+from secure_chat_api.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from secure_chat_api.auth.dependencies import PrincipalDep, SecurityDep
+from secure_chat_api.core.dependencies import SessionDep
+
+router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+async def create_api_key(
+    data: ApiKeyCreate, principal: PrincipalDep, session: SessionDep, security: SecurityDep
+) -> ApiKeyCreated:
+    """Create a key. The response is the only time the key is shown."""
+    row, generated = await service.create(
+        session=session, security=security, user_id=principal.user_id, data=data
+    )
+    return ApiKeyCreated.model_validate({**ApiKeyPublic.model_validate(row).model_dump(),
+                                         "key": generated.key})
+
+
+@router.get("", response_model=list[ApiKeyPublic])
+async def list_api_keys(principal: PrincipalDep, session: SessionDep) -> list[ApiKey]:
+    return await service.list_for_user(session=session, user_id=principal.user_id)
+
+
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(ApiKeyNotFound),
+)
+async def revoke_api_key(key_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> Response:
+    """Revoke one of your keys; it stops working at once."""
+    key = await service.get_owned(session=session, user_id=principal.user_id, key_id=key_id)
+    if key is None:
+        raise ApiKeyNotFound
+    await service.revoke(session=session, key=key)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

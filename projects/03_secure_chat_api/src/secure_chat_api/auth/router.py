@@ -1,0 +1,96 @@
+"""Signup, login, refresh and logout."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2PasswordRequestForm
+
+from genai_shared.web.errors import error_response, error_responses
+from secure_chat_api.auth import service
+from secure_chat_api.auth.dependencies import SecurityDep, signed_in
+from secure_chat_api.auth.dependencies import Principal
+from secure_chat_api.auth.exceptions import InvalidLogin, InvalidRefreshToken
+from secure_chat_api.auth.schemas import RefreshRequest, TokenPair
+from secure_chat_api.core.config import Settings
+from secure_chat_api.core.dependencies import SessionDep
+from secure_chat_api.users import service as users_service
+from secure_chat_api.users.exceptions import EmailAlreadyRegistered
+from secure_chat_api.users.models import User
+from secure_chat_api.users.schemas import UserCreate, UserPublic
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _refresh_ttl(request: Request) -> timedelta:
+    settings: Settings = request.app.state.settings
+    return timedelta(seconds=settings.refresh_token_ttl_seconds)
+
+
+@router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    responses=error_responses(EmailAlreadyRegistered),
+)
+async def signup(
+    data: UserCreate, request: Request, session: SessionDep, security: SecurityDep
+) -> User:
+    """Create an account (role `user`, the default monthly budget). Then log in."""
+    settings: Settings = request.app.state.settings
+    return await users_service.create(
+        session=session,
+        data=data,
+        password_hash=await security.hash_password(data.password),
+        budget_usd=settings.default_monthly_budget_usd,
+    )
+
+
+@router.post("/login", response_model=TokenPair, responses=error_responses(InvalidLogin))
+async def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    session: SessionDep,
+    security: SecurityDep,
+) -> TokenPair:
+    """OAuth2 password flow (form fields `username` = email, `password`)."""
+    user = await service.authenticate(
+        session=session, security=security, email=form.username, password=form.password
+    )
+    return await service.issue_tokens(
+        session=session, security=security, user=user, refresh_ttl=_refresh_ttl(request)
+    )
+
+
+@router.post(
+    "/refresh", response_model=TokenPair, responses=error_responses(InvalidRefreshToken)
+)
+async def refresh(
+    data: RefreshRequest, request: Request, session: SessionDep, security: SecurityDep
+) -> TokenPair | JSONResponse:
+    """Swap a refresh token for a new pair. Each refresh token works once: using one
+    again revokes every token of its login session."""
+    pair = await service.rotate(
+        session=session,
+        security=security,
+        refresh_token=data.refresh_token,
+        refresh_ttl=_refresh_ttl(request),
+    )
+    if pair is None:
+        # Returned, not raised: the family's revocation must be committed.
+        error = InvalidRefreshToken()
+        return error_response(401, error.error_type, error.message, headers=error.headers)
+    return pair
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(
+    principal: Annotated[Principal, Depends(signed_in)], session: SessionDep
+) -> Response:
+    """End this login session: its refresh tokens and access tokens stop working."""
+    assert principal.session_id is not None
+    await service.revoke_family(session=session, family_id=principal.session_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

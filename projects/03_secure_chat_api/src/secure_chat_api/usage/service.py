@@ -1,0 +1,176 @@
+"""Budgets and the usage ledger. Functions never commit.
+
+A call's worst-case cost is *reserved* before the provider is called, with one
+conditional UPDATE that only succeeds while ``spent + reserved + cost <= budget``; two
+concurrent calls cannot both take the last of a budget, on PostgreSQL (row lock) or on
+SQLite (database lock). After the call, ``settle`` releases the reservation, adds the
+real cost and writes the ledger rows, in one transaction, so the ledger always sums to
+the user's spend.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from genai_shared.db.base import utcnow
+from genai_shared.llm.fallback import Target
+from genai_shared.llm.pricing import estimate_cost
+from genai_shared.llm.tokens import count_messages
+from genai_shared.llm.types import ChatMessage, Usage
+from secure_chat_api.core.money import from_micro, to_micro
+from secure_chat_api.usage.exceptions import BudgetExceeded
+from secure_chat_api.usage.models import UsageRecord, UserSpend
+from secure_chat_api.users.models import User
+
+# The tokenizer here and the provider's may count a prompt differently: reserve a margin.
+INPUT_MARGIN = 1.1
+INPUT_OVERHEAD_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Reservation:
+    user_id: uuid.UUID
+    period: str
+    amount_micro_usd: int
+
+
+def period_of(moment: datetime) -> str:
+    return moment.strftime("%Y-%m")
+
+
+def call_cost_micro(provider: str, model: str, usage: Usage) -> int:
+    return to_micro(estimate_cost(f"{provider}/{model}", usage).usd)
+
+
+def worst_case_micro(
+    targets: Sequence[Target], messages: Sequence[ChatMessage], max_tokens: int
+) -> int:
+    """The most this call can cost: any target of its chain, a full max_tokens reply."""
+    input_tokens = math.ceil(count_messages(list(messages)) * INPUT_MARGIN)
+    usage = Usage(input_tokens=input_tokens + INPUT_OVERHEAD_TOKENS, output_tokens=max_tokens)
+    return max(call_cost_micro(t.provider.name, t.model, usage) for t in targets)
+
+
+async def _ensure_spend_row(session: AsyncSession, user_id: uuid.UUID, period: str) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(UserSpend)
+        .values(user_id=user_id, period=period, spent_micro_usd=0, reserved_micro_usd=0)
+        .on_conflict_do_nothing(index_elements=["user_id", "period"])
+    )
+
+
+async def reserve(
+    *, session: AsyncSession, user_id: uuid.UUID, amount_micro_usd: int
+) -> Reservation:
+    """Reserve ``amount`` of this month's budget, or raise BudgetExceeded."""
+    period = period_of(utcnow())
+    await _ensure_spend_row(session, user_id, period)
+    budget_query = select(User.monthly_budget_micro_usd).where(User.id == user_id)
+    budget = budget_query.scalar_subquery()
+    result = await session.execute(
+        update(UserSpend)
+        .where(
+            UserSpend.user_id == user_id,
+            UserSpend.period == period,
+            UserSpend.spent_micro_usd + UserSpend.reserved_micro_usd + amount_micro_usd
+            <= budget,
+        )
+        .values(reserved_micro_usd=UserSpend.reserved_micro_usd + amount_micro_usd)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        spend = await session.get(UserSpend, (user_id, period))
+        limit = await session.scalar(budget_query)
+        raise BudgetExceeded(
+            details=[
+                {
+                    "budget_usd": str(from_micro(int(limit or 0))),
+                    "spent_usd": str(from_micro(spend.spent_micro_usd if spend else 0)),
+                    "reserved_usd": str(from_micro(spend.reserved_micro_usd if spend else 0)),
+                    "needed_usd": str(from_micro(amount_micro_usd)),
+                }
+            ]
+        )
+    return Reservation(user_id=user_id, period=period, amount_micro_usd=amount_micro_usd)
+
+
+async def settle(
+    *, session: AsyncSession, reservation: Reservation, records: Sequence[UsageRecord]
+) -> None:
+    """Write the ledger rows and turn the reservation into the real spend."""
+    session.add_all(records)
+    spent = sum(r.cost_micro_usd for r in records)
+    await session.execute(
+        update(UserSpend)
+        .where(UserSpend.user_id == reservation.user_id, UserSpend.period == reservation.period)
+        .values(
+            reserved_micro_usd=UserSpend.reserved_micro_usd - reservation.amount_micro_usd,
+            spent_micro_usd=UserSpend.spent_micro_usd + spent,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()
+
+
+async def month_spend(*, session: AsyncSession, user_id: uuid.UUID) -> UserSpend | None:
+    return await session.get(UserSpend, (user_id, period_of(utcnow())))
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    day: date
+    provider: str
+    model: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_micro_usd: int
+    user_id: uuid.UUID | None = None
+
+
+async def usage_by_day(
+    *, session: AsyncSession, since: date, user_id: uuid.UUID | None = None
+) -> list[UsageRow]:
+    """Calls, tokens and cost per day and model (per user too when ``user_id`` is None)."""
+    columns = [UsageRecord.day, UsageRecord.provider, UsageRecord.model]
+    if user_id is None:
+        columns.append(UsageRecord.user_id)  # type: ignore[arg-type]
+    query = (
+        select(
+            *columns,
+            func.count().label("calls"),
+            func.coalesce(func.sum(UsageRecord.input_tokens), 0).label("input_tokens"),
+            func.coalesce(func.sum(UsageRecord.output_tokens), 0).label("output_tokens"),
+            func.coalesce(func.sum(UsageRecord.cost_micro_usd), 0).label("cost"),
+        )
+        .where(UsageRecord.day >= since)
+        .group_by(*columns)
+        .order_by(*columns)
+    )
+    if user_id is not None:
+        query = query.where(UsageRecord.user_id == user_id)
+    rows = await session.execute(query)
+    return [
+        UsageRow(
+            day=row.day,
+            provider=row.provider,
+            model=row.model,
+            calls=int(row.calls),
+            input_tokens=int(row.input_tokens),
+            output_tokens=int(row.output_tokens),
+            cost_micro_usd=int(row.cost),
+            user_id=getattr(row, "user_id", None),
+        )
+        for row in rows
+    ]
