@@ -4,7 +4,11 @@ from logging.config import fileConfig
 
 from alembic import context
 
+import secure_chat_api.api_keys.models
+import secure_chat_api.auth.models
 import secure_chat_api.chat.models
+import secure_chat_api.idempotency.models
+import secure_chat_api.usage.models
 import secure_chat_api.users.models  # noqa: F401 - register the tables on Base.metadata
 from genai_shared.db.migrations import run_env
 from secure_chat_api.core.config import get_settings

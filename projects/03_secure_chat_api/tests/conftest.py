@@ -1,22 +1,49 @@
-"""Project 03 fixtures. Every API test runs twice: on SQLite with the in-process cache, and
-(integration) on the real PostgreSQL with the real Redis."""
+"""Project 03 fixtures. Every API test runs twice: on SQLite with the in-process cache and
+rate limiter, and (integration) on the real PostgreSQL with the real Redis.
+
+``client`` is signed in as a default user (``user``); ``make_user`` signs up and logs in
+more, each with its own ``headers``; ``anon`` is a client with no credentials.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from sqlalchemy import update
 
 from genai_shared.llm.registry import ProviderRegistry
 from secure_chat_api.core.config import Settings
 from secure_chat_api.core.database import Base
+from secure_chat_api.core.money import to_micro
 from secure_chat_api.main import create_app
+from secure_chat_api.users.models import User
 
 ApiCall = Callable[..., Awaitable[httpx.Response]]
+PASSWORD = "correct horse battery staple"
+SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
+
+# Cheap Argon2 and limits no test reaches unless it sets its own.
+TEST_SETTINGS: dict[str, Any] = {
+    "environment": "test",
+    "secret_key": SECRET_KEY,
+    "password_hash_time_cost": 1,
+    "password_hash_memory_kib": 64,
+    "rate_limit_chat": 10_000,
+    "rate_limit_default": 10_000,
+    "rate_limit_auth": 10_000,
+}
+
+
+def make_settings(**overrides: Any) -> Settings:
+    return Settings(_env_file=None, **{**TEST_SETTINGS, **overrides})
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
@@ -25,20 +52,30 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def settings(backend: str, request: pytest.FixtureRequest, sqlite_url: str) -> Settings:
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change the app's settings."""
+    return {}
+
+
+@pytest.fixture
+async def settings(
+    backend: str,
+    request: pytest.FixtureRequest,
+    sqlite_url: str,
+    settings_overrides: dict[str, Any],
+) -> Settings:
     if backend == "sqlite":
-        return Settings(_env_file=None, environment="test", database_url=sqlite_url)
+        return make_settings(database_url=sqlite_url, **settings_overrides)
     redis_url = request.getfixturevalue("redis_url")
     client = Redis.from_url(redis_url, socket_timeout=2)
     try:
         await client.flushdb()
     finally:
         await client.aclose()
-    return Settings(
-        _env_file=None,
-        environment="test",
+    return make_settings(
         database_url=request.getfixturevalue("postgres_url"),
         redis_url=redis_url,
+        **settings_overrides,
     )
 
 
@@ -53,8 +90,57 @@ def app(settings: Settings, llm_registry: ProviderRegistry | None) -> FastAPI:
     return create_app(settings, registry=llm_registry)
 
 
+@dataclass
+class Account:
+    id: str
+    email: str
+    password: str
+    tokens: dict[str, Any]
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens['access_token']}"}
+
+
+async def sign_up(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD, display_name: str = "Ada"
+) -> Account:
+    response = await client.post(
+        "/api/v1/auth/signup",
+        json={"email": email, "display_name": display_name, "password": password},
+    )
+    assert response.status_code == 201, response.text
+    tokens = await log_in(client, email, password)
+    return Account(
+        id=response.json()["id"],
+        email=email,
+        password=password,
+        tokens=tokens,
+        body=response.json(),
+    )
+
+
+async def log_in(client: httpx.AsyncClient, email: str, password: str) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/auth/login", data={"username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def set_user(app: FastAPI, user_id: str, **values: Any) -> None:
+    """Change a user behind the API's back (role, budget), as an operator would."""
+    if "budget_usd" in values:
+        values["monthly_budget_micro_usd"] = to_micro(Decimal(values.pop("budget_usd")))
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(update(User).where(User.id == uuid.UUID(user_id)).values(**values))
+        await session.commit()
+
+
 @pytest.fixture
-async def client(app: FastAPI, asgi_client: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def anon(app: FastAPI, asgi_client: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with no credentials; the tables exist for the test's duration."""
     async with asgi_client(app) as client:
         async with app.state.db.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
@@ -65,14 +151,46 @@ async def client(app: FastAPI, asgi_client: Any) -> AsyncIterator[httpx.AsyncCli
                 await conn.run_sync(Base.metadata.drop_all)
 
 
+MakeUser = Callable[..., Awaitable[Account]]
+
+
 @pytest.fixture
-def make_user(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+def make_user(app: FastAPI, anon: httpx.AsyncClient) -> MakeUser:
     counter = iter(range(1_000_000))
 
-    async def make(email: str | None = None, display_name: str = "Ada") -> dict[str, Any]:
-        email = email or f"user{next(counter)}@example.com"
+    async def make(email: str | None = None, *, role: str | None = None, **values: Any) -> Account:
+        account = await sign_up(anon, email or f"user{next(counter)}@example.com")
+        if role is not None or values:
+            await set_user(app, account.id, **({"role": role} if role else {}), **values)
+        return account
+
+    return make
+
+
+@pytest.fixture
+async def user(make_user: MakeUser) -> Account:
+    return await make_user("owner@example.com")
+
+
+@pytest.fixture
+async def client(
+    anon: httpx.AsyncClient, user: Account
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The in-process client, signed in as ``user``."""
+    anon.headers.update(user.headers)
+    try:
+        yield anon
+    finally:
+        anon.headers.pop("Authorization", None)
+
+
+@pytest.fixture
+def make_conversation(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def make(
+        title: str = "A chat", *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> dict[str, Any]:
         response = await client.post(
-            "/api/v1/users", json={"email": email, "display_name": display_name}
+            "/api/v1/conversations", json={"title": title, **extra}, headers=headers
         )
         assert response.status_code == 201, response.text
         return dict(response.json())
@@ -81,13 +199,14 @@ def make_user(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, An
 
 
 @pytest.fixture
-def make_conversation(
-    client: httpx.AsyncClient,
-) -> Callable[..., Awaitable[dict[str, Any]]]:
-    async def make(user_id: str, title: str = "A chat", **extra: Any) -> dict[str, Any]:
-        response = await client.post(
-            "/api/v1/conversations", json={"user_id": user_id, "title": title, **extra}
-        )
+def make_api_key(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def make(
+        *, headers: dict[str, str] | None = None, scopes: list[str] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": "test key", **extra}
+        if scopes is not None:
+            body["scopes"] = scopes
+        response = await client.post("/api/v1/api-keys", json=body, headers=headers)
         assert response.status_code == 201, response.text
         return dict(response.json())
 

@@ -48,7 +48,7 @@ async def test_request_id_is_echoed_or_created(client):
 
 async def test_unknown_route_and_method_use_the_envelope(client, expect_error):
     expect_error(await client.get("/api/v1/nope"), 404, "NotFound")
-    expect_error(await client.put("/api/v1/users"), 405, "MethodNotAllowed")
+    expect_error(await client.put("/api/v1/users/me"), 405, "MethodNotAllowed")
 
 
 async def test_unexpected_error_is_a_clean_500(app, client, expect_error, caplog):
@@ -66,11 +66,14 @@ async def test_unexpected_error_is_a_clean_500(app, client, expect_error, caplog
 
 async def test_openapi_documents_the_error_envelope(client):
     spec = (await client.get("/openapi.json")).json()
-    get_user = spec["paths"]["/api/v1/users/{user_id}"]["get"]
-    assert "404" in get_user["responses"]
-    assert get_user["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith(
+    get_one = spec["paths"]["/api/v1/conversations/{conversation_id}"]["get"]
+    assert "404" in get_one["responses"]
+    assert get_one["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "ErrorResponse"
     )
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/login"
+    assert schemes["APIKeyHeader"]["name"] == "X-API-Key"
 
 
 async def test_docs_are_served_without_a_cdn(client):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from conftest import TEST_SETTINGS, sign_up
+
 from secure_chat_api.chat.cache import recent_conversations_cache
 from secure_chat_api.chat.models import Conversation
 
@@ -14,89 +16,84 @@ async def _insert_behind_the_apis_back(app, user_id: str, title: str) -> None:
         await session.commit()
 
 
-async def _titles(client, user_id: str) -> list[str]:
-    response = await client.get("/api/v1/conversations", params={"user_id": user_id})
+async def _titles(client, **params) -> list[str]:
+    response = await client.get("/api/v1/conversations", params=params)
     assert response.status_code == 200
     return [c["title"] for c in response.json()["items"]]
 
 
-async def test_first_page_is_served_from_the_cache(app, client, make_user, make_conversation):
-    user = await make_user()
-    await make_conversation(user["id"], title="via api")
-    assert await _titles(client, user["id"]) == ["via api"]
+async def test_first_page_is_served_from_the_cache(app, client, user, make_conversation):
+    await make_conversation(title="via api")
+    assert await _titles(client) == ["via api"]
     # A row the API did not write is invisible until the cache entry goes: proof of a hit.
-    await _insert_behind_the_apis_back(app, user["id"], "sneaky")
-    assert await _titles(client, user["id"]) == ["via api"]
+    await _insert_behind_the_apis_back(app, user.id, "sneaky")
+    assert await _titles(client) == ["via api"]
 
 
-async def test_every_write_invalidates(app, client, make_user, make_conversation):
-    user = await make_user()
-    conversation = await make_conversation(user["id"], title="first")
+async def test_every_write_invalidates(client, make_conversation):
+    conversation = await make_conversation(title="first")
     path = f"/api/v1/conversations/{conversation['id']}"
 
-    assert await _titles(client, user["id"]) == ["first"]
-    await make_conversation(user["id"], title="second")
-    assert await _titles(client, user["id"]) == ["second", "first"]
+    assert await _titles(client) == ["first"]
+    await make_conversation(title="second")
+    assert await _titles(client) == ["second", "first"]
 
     await client.patch(path, json={"title": "renamed"})
-    assert await _titles(client, user["id"]) == ["second", "renamed"]
+    assert await _titles(client) == ["second", "renamed"]
 
-    await _titles(client, user["id"])
-    before = (await client.get("/api/v1/conversations", params={"user_id": user["id"]})).json()
+    await _titles(client)
+    before = (await client.get("/api/v1/conversations")).json()
     await client.post(f"{path}/messages", json={"role": "user", "content": "hi"})
-    after = (await client.get("/api/v1/conversations", params={"user_id": user["id"]})).json()
+    after = (await client.get("/api/v1/conversations")).json()
     assert after["items"][1]["updated_at"] > before["items"][1]["updated_at"]
 
     await client.delete(path)
-    assert await _titles(client, user["id"]) == ["second"]
+    assert await _titles(client) == ["second"]
 
 
 async def test_a_racing_reader_never_leaves_a_stale_read_behind(
-    app, client, make_user, make_conversation
+    app, client, user, make_conversation
 ):
     """Reader: read generation, read DB (old). Writer: commit, bump. Reader: store the old page.
 
     The stale page lands under the old generation, so the next read after the write is fresh.
     """
-    user = await make_user()
-    user_id = uuid.UUID(user["id"])
-    await make_conversation(user["id"], title="old")
+    user_id = uuid.UUID(user.id)
+    await make_conversation(title="old")
     cache = recent_conversations_cache(app.state.cache, ttl_seconds=60)
 
     generation = await cache.generation(user_id)
-    stale_page = (
-        await client.get("/api/v1/conversations", params={"user_id": user["id"], "limit": 5})
-    ).json()
-    await make_conversation(user["id"], title="new")  # commits, then bumps the generation
+    stale_page = (await client.get("/api/v1/conversations", params={"limit": 5})).json()
+    await make_conversation(title="new")  # commits, then bumps the generation
     from genai_shared.db.pagination import Page
     from secure_chat_api.chat.schemas import ConversationPublic
 
     stale = Page[ConversationPublic].model_validate(stale_page)
     await cache.put(user_id, generation, stale, variant="limit20")
 
-    assert await _titles(client, user["id"]) == ["new", "old"]
+    assert await _titles(client) == ["new", "old"]
 
 
-async def test_write_failure_leaves_cache_and_data_untouched(
-    app, client, make_user, make_conversation
-):
-    user = await make_user()
-    await make_conversation(user["id"], title="kept")
-    assert await _titles(client, user["id"]) == ["kept"]
-    response = await client.post("/api/v1/conversations", json={"user_id": user["id"], "title": ""})
+async def test_write_failure_leaves_cache_and_data_untouched(client, make_conversation):
+    await make_conversation(title="kept")
+    assert await _titles(client) == ["kept"]
+    response = await client.post("/api/v1/conversations", json={"title": ""})
     assert response.status_code == 422
-    assert await _titles(client, user["id"]) == ["kept"]
+    assert await _titles(client) == ["kept"]
 
 
 async def test_list_still_works_when_redis_is_down(sqlite_url, asgi_client):
-    """A configured but unreachable Redis degrades to the database; readiness says why."""
+    """A configured but unreachable Redis degrades to the database; readiness says why.
+
+    Non-chat routes fail open when the rate limiter cannot be reached (see test_ratelimit).
+    """
     from secure_chat_api.core.config import Settings
     from secure_chat_api.core.database import Base
     from secure_chat_api.main import create_app
 
     settings = Settings(
         _env_file=None,
-        database_url=sqlite_url,
+        **{**TEST_SETTINGS, "database_url": sqlite_url},
         redis_url="redis://127.0.0.1:1/0",
         redis_timeout_seconds=0.2,
     )
@@ -104,11 +101,10 @@ async def test_list_still_works_when_redis_is_down(sqlite_url, asgi_client):
     async with asgi_client(app) as client:
         async with app.state.db.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        user = (
-            await client.post("/api/v1/users", json={"email": "a@b.co", "display_name": "A"})
-        ).json()
-        await client.post("/api/v1/conversations", json={"user_id": user["id"], "title": "t"})
-        assert await _titles(client, user["id"]) == ["t"]
+        account = await sign_up(client, "a@b.co")
+        client.headers.update(account.headers)
+        await client.post("/api/v1/conversations", json={"title": "t"})
+        assert await _titles(client) == ["t"]
         ready = await client.get("/health/ready")
         assert ready.status_code == 503
         assert ready.json()["checks"]["redis"]["status"] == "error"

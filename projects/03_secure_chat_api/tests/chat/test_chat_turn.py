@@ -44,8 +44,8 @@ def llm_registry(recorder: RecordingProvider) -> ProviderRegistry:
 
 
 @pytest.fixture
-async def chat_path(make_user, make_conversation) -> str:
-    conversation = await make_conversation((await make_user())["id"])
+async def chat_path(make_conversation) -> str:
+    conversation = await make_conversation()
     return f"/api/v1/conversations/{conversation['id']}"
 
 

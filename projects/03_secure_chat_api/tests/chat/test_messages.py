@@ -6,8 +6,8 @@ from secure_chat_api.chat.schemas import MAX_MESSAGE_CHARS
 
 
 @pytest.fixture
-async def conversation_path(make_user, make_conversation):
-    conversation = await make_conversation((await make_user())["id"])
+async def conversation_path(make_conversation):
+    conversation = await make_conversation()
     return f"/api/v1/conversations/{conversation['id']}/messages"
 
 

@@ -20,7 +20,7 @@ async def valid_conversation_id(conversation_id: uuid.UUID, session: SessionDep)
     return conversation
 
 
-def conversations_cache(request: Request, cache: CacheDep) -> RecentConversationsCache:
+async def conversations_cache(request: Request, cache: CacheDep) -> RecentConversationsCache:
     return recent_conversations_cache(
         cache, ttl_seconds=request.app.state.settings.cache_ttl_seconds
     )

@@ -23,8 +23,9 @@ async def create_api_key(
     row, generated = await service.create(
         session=session, security=security, user_id=principal.user_id, data=data
     )
-    return ApiKeyCreated.model_validate({**ApiKeyPublic.model_validate(row).model_dump(),
-                                         "key": generated.key})
+    return ApiKeyCreated.model_validate(
+        {**ApiKeyPublic.model_validate(row).model_dump(), "key": generated.key}
+    )
 
 
 @router.get("", response_model=list[ApiKeyPublic])
@@ -37,7 +38,9 @@ async def list_api_keys(principal: PrincipalDep, session: SessionDep) -> list[Ap
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(ApiKeyNotFound),
 )
-async def revoke_api_key(key_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> Response:
+async def revoke_api_key(
+    key_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
+) -> Response:
     """Revoke one of your keys; it stops working at once."""
     key = await service.get_owned(session=session, user_id=principal.user_id, key_id=key_id)
     if key is None:

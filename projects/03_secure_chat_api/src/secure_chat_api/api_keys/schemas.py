@@ -19,7 +19,7 @@ class ApiKeyCreate(RequestModel):
     @field_validator("scopes")
     @classmethod
     def _unique(cls, value: list[Scope]) -> list[Scope]:
-        return sorted(set(value))  # type: ignore[return-value]
+        return sorted(set(value))
 
     @field_validator("expires_at")
     @classmethod

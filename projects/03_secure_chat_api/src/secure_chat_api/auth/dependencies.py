@@ -79,9 +79,7 @@ async def _from_access_token(db: Database, security: Security, token: str) -> Pr
         live = await service.session_is_live(session=session, family_id=claims.session_id)
     if user is None or not user.is_active or not live:
         raise NotAuthenticated
-    return Principal(
-        user=user, via="access_token", scopes=ALL_SCOPES, session_id=claims.session_id
-    )
+    return Principal(user=user, via="access_token", scopes=ALL_SCOPES, session_id=claims.session_id)
 
 
 async def _from_api_key(db: Database, security: Security, key: str) -> Principal:

@@ -11,8 +11,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from genai_shared.web.errors import error_response, error_responses
 from secure_chat_api.auth import service
-from secure_chat_api.auth.dependencies import SecurityDep, signed_in
-from secure_chat_api.auth.dependencies import Principal
+from secure_chat_api.auth.dependencies import PrincipalDep, SecurityDep
 from secure_chat_api.auth.exceptions import InvalidLogin, InvalidRefreshToken
 from secure_chat_api.auth.schemas import RefreshRequest, TokenPair
 from secure_chat_api.core.config import Settings
@@ -23,6 +22,7 @@ from secure_chat_api.users.models import User
 from secure_chat_api.users.schemas import UserCreate, UserPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+session_router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 def _refresh_ttl(request: Request) -> timedelta:
@@ -65,9 +65,7 @@ async def login(
     )
 
 
-@router.post(
-    "/refresh", response_model=TokenPair, responses=error_responses(InvalidRefreshToken)
-)
+@router.post("/refresh", response_model=TokenPair, responses=error_responses(InvalidRefreshToken))
 async def refresh(
     data: RefreshRequest, request: Request, session: SessionDep, security: SecurityDep
 ) -> TokenPair | JSONResponse:
@@ -86,11 +84,9 @@ async def refresh(
     return pair
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(
-    principal: Annotated[Principal, Depends(signed_in)], session: SessionDep
-) -> Response:
+@session_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(principal: PrincipalDep, session: SessionDep) -> Response:
     """End this login session: its refresh tokens and access tokens stop working."""
-    assert principal.session_id is not None
+    assert principal.session_id is not None  # guarded by auth.dependencies.signed_in
     await service.revoke_family(session=session, family_id=principal.session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -13,7 +13,7 @@ class TokenPair(CustomModel):
     """What signup, login and refresh return. The refresh token is shown only here."""
 
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type
     expires_in: int
     refresh_token: str
     refresh_expires_in: int

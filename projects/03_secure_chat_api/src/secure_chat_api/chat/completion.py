@@ -47,7 +47,7 @@ from secure_chat_api.chat.schemas import ChatTurnRequest, ChatTurnResponse, Mess
 from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.llm.exceptions import to_app_error
-from secure_chat_api.llm.fallback import TrackedChain
+from secure_chat_api.llm.fallback import TrackedChain, tracked_chain
 from secure_chat_api.usage import service as usage_service
 from secure_chat_api.usage.exceptions import BudgetExceeded
 from secure_chat_api.usage.metering import Meter
@@ -93,14 +93,6 @@ class Turn:
 
 def _history_message(message: Message) -> ChatMessage:
     return ChatMessage.model_validate({"role": message.role, "content": message.content})
-
-
-def tracked_chain(registry: ProviderRegistry, model: str) -> TrackedChain:
-    """The fallback chain for ``model``; an unknown model is a 422 before anything else."""
-    try:
-        return TrackedChain(registry.fallback_chain(model))
-    except ProviderError as error:
-        raise to_app_error(error) from error
 
 
 async def start_turn(
@@ -162,9 +154,7 @@ async def start_turn(
             reservation = await usage_service.reserve(
                 session=session,
                 user_id=principal.user_id,
-                amount_micro_usd=usage_service.worst_case_micro(
-                    chain.targets, history, max_tokens
-                ),
+                amount_micro_usd=usage_service.worst_case_micro(chain.targets, history, max_tokens),
             )
     except BudgetExceeded:
         metrics.budget_refusals.inc()

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from secure_chat_api.auth.dependencies import PrincipalDep
 from secure_chat_api.chat import service
 from secure_chat_api.chat.cache import RecentConversationsCache, recent_conversations_cache
 from secure_chat_api.chat.exceptions import ConversationNotFound
@@ -12,9 +13,14 @@ from secure_chat_api.chat.models import Conversation
 from secure_chat_api.core.dependencies import CacheDep, SessionDep
 
 
-async def valid_conversation_id(conversation_id: uuid.UUID, session: SessionDep) -> Conversation:
-    """Load the conversation named in the path or raise 404."""
-    conversation = await service.get_conversation(session=session, conversation_id=conversation_id)
+async def owned_conversation(
+    conversation_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
+) -> Conversation:
+    """The caller's conversation named in the path; anyone else's is a 404, like a
+    missing one, so ids of other users' conversations cannot be probed."""
+    conversation = await service.get_owned_conversation(
+        session=session, conversation_id=conversation_id, user_id=principal.user_id
+    )
     if conversation is None:
         raise ConversationNotFound
     return conversation
@@ -26,5 +32,5 @@ def conversations_cache(request: Request, cache: CacheDep) -> RecentConversation
     )
 
 
-ValidConversation = Annotated[Conversation, Depends(valid_conversation_id)]
+OwnedConversation = Annotated[Conversation, Depends(owned_conversation)]
 ConversationCacheDep = Annotated[RecentConversationsCache, Depends(conversations_cache)]

@@ -3,13 +3,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
 from genai_shared.web.errors import UnprocessableEntity, error_responses
+from genai_shared.web.request_id import current_request_id
 from genai_shared.web.sse import EventStreamResponse
+from secure_chat_api.auth.dependencies import PrincipalDep
 from secure_chat_api.chat import completion, service
-from secure_chat_api.chat.dependencies import ConversationCacheDep, ValidConversation
+from secure_chat_api.chat.dependencies import ConversationCacheDep, OwnedConversation
 from secure_chat_api.chat.exceptions import ConversationNotFound
 from secure_chat_api.chat.models import Conversation, Message
 from secure_chat_api.chat.schemas import (
@@ -21,36 +25,49 @@ from secure_chat_api.chat.schemas import (
     MessageCreate,
     MessagePublic,
 )
+from secure_chat_api.core.config import Settings
 from secure_chat_api.core.dependencies import CacheDep, SessionDep
+from secure_chat_api.idempotency import service as idempotency
+from secure_chat_api.idempotency.exceptions import (
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    IdempotencyNotForStreams,
+    IdempotentRequestInProgress,
+)
 from secure_chat_api.llm import exceptions as llm_errors
 from secure_chat_api.llm.dependencies import RegistryDep
-from secure_chat_api.users.exceptions import UserNotFound
+from secure_chat_api.usage.exceptions import BudgetExceeded
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
+turn_router = APIRouter(prefix="/conversations", tags=["chat"])
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ConversationPublic,
-    responses=error_responses(UserNotFound),
-)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationPublic)
 async def create_conversation(
-    data: ConversationCreate, session: SessionDep, cache: ConversationCacheDep
+    data: ConversationCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    cache: ConversationCacheDep,
 ) -> Conversation:
-    return await service.create_conversation(session=session, cache=cache, data=data)
+    return await service.create_conversation(
+        session=session, cache=cache, user_id=principal.user_id, data=data
+    )
 
 
 @router.get("", response_model=Page[ConversationPublic], responses=error_responses(InvalidCursor))
 async def list_conversations(
-    user_id: Annotated[uuid.UUID, Query(description="Whose conversations")],
+    principal: PrincipalDep,
     page: PageParamsDep,
     session: SessionDep,
     cache: ConversationCacheDep,
 ) -> Page[ConversationPublic]:
-    """A user's conversations, newest first."""
+    """Your conversations, newest first."""
     return await service.list_conversations(
-        session=session, cache=cache, user_id=user_id, limit=page.limit, cursor=page.cursor
+        session=session,
+        cache=cache,
+        user_id=principal.user_id,
+        limit=page.limit,
+        cursor=page.cursor,
     )
 
 
@@ -59,7 +76,7 @@ async def list_conversations(
     response_model=ConversationPublic,
     responses=error_responses(ConversationNotFound),
 )
-async def get_conversation(conversation: ValidConversation) -> Conversation:
+async def get_conversation(conversation: OwnedConversation) -> Conversation:
     return conversation
 
 
@@ -70,7 +87,7 @@ async def get_conversation(conversation: ValidConversation) -> Conversation:
 )
 async def update_conversation(
     data: ConversationUpdate,
-    conversation: ValidConversation,
+    conversation: OwnedConversation,
     session: SessionDep,
     cache: ConversationCacheDep,
 ) -> Conversation:
@@ -85,7 +102,7 @@ async def update_conversation(
     responses=error_responses(ConversationNotFound),
 )
 async def delete_conversation(
-    conversation: ValidConversation, session: SessionDep, cache: ConversationCacheDep
+    conversation: OwnedConversation, session: SessionDep, cache: ConversationCacheDep
 ) -> Response:
     await service.delete_conversation(session=session, cache=cache, conversation=conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -99,7 +116,7 @@ async def delete_conversation(
 )
 async def add_message(
     data: MessageCreate,
-    conversation: ValidConversation,
+    conversation: OwnedConversation,
     session: SessionDep,
     cache: ConversationCacheDep,
 ) -> Message:
@@ -114,7 +131,7 @@ async def add_message(
     responses=error_responses(ConversationNotFound, InvalidCursor),
 )
 async def list_messages(
-    conversation: ValidConversation, page: PageParamsDep, session: SessionDep
+    conversation: OwnedConversation, page: PageParamsDep, session: SessionDep
 ) -> Page[MessagePublic]:
     """A conversation's messages, oldest first."""
     rows, next_cursor = await service.list_messages(
@@ -131,15 +148,28 @@ class MaxTokensTooLarge(UnprocessableEntity):
 
 CHAT_ERRORS = error_responses(
     ConversationNotFound,
+    BudgetExceeded,
     llm_errors.UnknownModel,
     llm_errors.ProviderRateLimited,
     llm_errors.ProviderDown,
     llm_errors.ProviderTimedOut,
     MaxTokensTooLarge,
+    IdempotencyKeyReused,
+    IdempotencyKeyInvalid,
+    IdempotencyNotForStreams,
+    IdempotentRequestInProgress,
 )
 
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        description="Send the same key when retrying: the first result is returned again",
+    ),
+]
 
-@router.post(
+
+@turn_router.post(
     "/{conversation_id}/chat",
     status_code=status.HTTP_201_CREATED,
     response_model=ChatTurnResponse,
@@ -156,29 +186,69 @@ async def chat(
     conversation_id: uuid.UUID,
     data: ChatTurnRequest,
     request: Request,
+    principal: PrincipalDep,
     registry: RegistryDep,
     cache: CacheDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> ChatTurnResponse | Response:
     """Send a user message and get the model's reply, whole (201) or streamed (200, SSE).
 
-    The user's message is committed before the provider is called. A provider failure
-    before any output is an HTTP error with its real status; one during a stream ends it
-    with an `error` event, and the partial reply is kept.
+    The call's worst-case cost is reserved from your monthly budget first (402 when it
+    does not fit). The user's message is committed before the provider is called. A
+    provider failure before any output is an HTTP error with its real status; one during
+    a stream ends it with an `error` event, and the partial reply is kept.
     """
-    settings = request.app.state.settings
+    settings: Settings = request.app.state.settings
     if data.max_tokens is not None and data.max_tokens > settings.chat_max_tokens_cap:
         raise MaxTokensTooLarge(
             details=[{"loc": ["body", "max_tokens"], "max": settings.chat_max_tokens_cap}]
         )
-    turn = await completion.start_turn(
-        db=request.app.state.db,
-        cache=cache,
-        cache_ttl_seconds=settings.cache_ttl_seconds,
-        registry=registry,
-        conversation_id=conversation_id,
-        data=data,
-        history_limit=settings.chat_history_messages,
-    )
-    if data.stream:
-        return EventStreamResponse(await completion.open_stream(turn, registry))
-    return await completion.complete_turn(turn, registry)
+    claim: idempotency.Claim | None = None
+    if idempotency_key is not None:
+        if data.stream:
+            raise IdempotencyNotForStreams(details=[{"loc": ["header", idempotency.HEADER]}])
+        outcome = await idempotency.begin(
+            db=request.app.state.db,
+            user_id=principal.user_id,
+            key=idempotency_key,
+            fingerprint=idempotency.request_hash(
+                f"chat:{conversation_id}", data.model_dump(mode="json")
+            ),
+            ttl_seconds=settings.idempotency_ttl_seconds,
+        )
+        if isinstance(outcome, idempotency.Replay):
+            return JSONResponse(
+                outcome.body,
+                status_code=outcome.status_code,
+                headers={"Idempotent-Replayed": "true"},
+            )
+        claim = outcome
+    try:
+        turn = await completion.start_turn(
+            db=request.app.state.db,
+            cache=cache,
+            cache_ttl_seconds=settings.cache_ttl_seconds,
+            registry=registry,
+            metrics=request.app.state.metrics,
+            principal=principal,
+            conversation_id=conversation_id,
+            data=data,
+            history_limit=settings.chat_history_messages,
+            default_max_tokens=min(settings.llm_default_max_tokens, settings.chat_max_tokens_cap),
+            request_id=current_request_id(),
+        )
+        if data.stream:
+            return EventStreamResponse(await completion.open_stream(turn))
+        result = await completion.complete_turn(turn)
+    except BaseException:
+        if claim is not None:
+            await idempotency.release(db=request.app.state.db, claim=claim)
+        raise
+    if claim is not None:
+        await idempotency.finish(
+            db=request.app.state.db,
+            claim=claim,
+            status_code=status.HTTP_201_CREATED,
+            body=jsonable_encoder(result),
+        )
+    return result

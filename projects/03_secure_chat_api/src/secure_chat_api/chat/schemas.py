@@ -15,7 +15,8 @@ Metadata = Annotated[dict[str, Any], Field(max_length=50, description="Free-form
 
 
 class ConversationCreate(RequestModel):
-    user_id: uuid.UUID
+    """The owner is the caller; a ``user_id`` in the body is refused (422)."""
+
     title: Title
     metadata: Metadata = {}
 

@@ -19,8 +19,6 @@ from secure_chat_api.chat.schemas import (
     ConversationUpdate,
     MessageCreate,
 )
-from secure_chat_api.users import service as users_service
-from secure_chat_api.users.exceptions import UserNotFound
 
 
 def _invalidate_after_commit(
@@ -32,23 +30,29 @@ def _invalidate_after_commit(
     after_commit(session, invalidate)
 
 
-async def get_conversation(
-    *, session: AsyncSession, conversation_id: uuid.UUID
+async def get_owned_conversation(
+    *, session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
 ) -> Conversation | None:
-    """The conversation with this id, or None."""
-    return await session.get(Conversation, conversation_id)
+    """The conversation if it exists and belongs to this user, else None."""
+    return await session.scalar(
+        select(Conversation).where(
+            Conversation.id == conversation_id, Conversation.user_id == user_id
+        )
+    )
 
 
 async def create_conversation(
-    *, session: AsyncSession, cache: RecentConversationsCache, data: ConversationCreate
+    *,
+    session: AsyncSession,
+    cache: RecentConversationsCache,
+    user_id: uuid.UUID,
+    data: ConversationCreate,
 ) -> Conversation:
-    """Create a conversation for an existing user."""
-    if await users_service.get(session=session, user_id=data.user_id) is None:
-        raise UserNotFound(details=[{"loc": ["body", "user_id"]}])
-    conversation = Conversation(user_id=data.user_id, title=data.title, meta=data.metadata)
+    """Create a conversation owned by ``user_id``."""
+    conversation = Conversation(user_id=user_id, title=data.title, meta=data.metadata)
     session.add(conversation)
     await session.flush()
-    _invalidate_after_commit(session, cache, data.user_id)
+    _invalidate_after_commit(session, cache, user_id)
     return conversation
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,7 @@ async def transaction(db: Database) -> AsyncIterator[AsyncSession]:
     and releases its connection at once (a bare ``async for`` would leave the generator
     suspended until garbage collection).
     """
-    steps = db.transaction()
+    steps: AsyncGenerator[AsyncSession, None] = db.transaction()  # type: ignore[assignment]
     session = await anext(steps)
     try:
         yield session

@@ -1,17 +1,40 @@
-"""An OpenAI-compatible gateway: point the official SDK at ``http://host:port/v1``."""
+"""An OpenAI-compatible gateway: point the official SDK at ``http://host:port/v1``.
+
+It takes the same credentials as the rest of the API: the SDK's ``api_key`` is sent as
+``Authorization: Bearer``, so an API key of this service (scope ``chat``) just works.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
 
-from genai_shared.web.errors import error_responses
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from genai_shared.web.errors import UnprocessableEntity, error_responses
+from genai_shared.web.request_id import current_request_id
 from genai_shared.web.sse import EventStreamResponse
+from secure_chat_api.auth.dependencies import PrincipalDep
+from secure_chat_api.core.config import Settings
 from secure_chat_api.gateway import service
 from secure_chat_api.gateway.schemas import ChatCompletion, ChatCompletionRequest, ModelList
+from secure_chat_api.idempotency import service as idempotency
+from secure_chat_api.idempotency.exceptions import (
+    IdempotencyKeyReused,
+    IdempotencyNotForStreams,
+    IdempotentRequestInProgress,
+)
 from secure_chat_api.llm import exceptions as llm_errors
 from secure_chat_api.llm.dependencies import RegistryDep
+from secure_chat_api.usage.exceptions import BudgetExceeded
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+models_router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+
+class RequestTooLarge(UnprocessableEntity):
+    message = "The request asks for more than this server allows"
 
 
 @router.post(
@@ -19,23 +42,79 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
     response_model=ChatCompletion,
     responses={
         **error_responses(
+            BudgetExceeded,
+            RequestTooLarge,
             llm_errors.UnknownModel,
             llm_errors.ProviderRateLimited,
             llm_errors.ProviderDown,
             llm_errors.ProviderTimedOut,
+            IdempotencyKeyReused,
+            IdempotencyNotForStreams,
+            IdempotentRequestInProgress,
         ),
         200: {"content": {"text/event-stream": {}}},
     },
 )
 async def chat_completions(
-    body: ChatCompletionRequest, registry: RegistryDep
+    body: ChatCompletionRequest,
+    request: Request,
+    principal: PrincipalDep,
+    registry: RegistryDep,
+    idempotency_key: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
 ) -> ChatCompletion | Response:
     """OpenAI Chat Completions over every configured provider (`provider/model` names)."""
-    if body.stream:
-        return EventStreamResponse(await service.open_stream(registry, body))
-    return await service.complete(registry, body)
+    settings: Settings = request.app.state.settings
+    requested = body.max_completion_tokens or body.max_tokens
+    if requested is not None and requested > settings.chat_max_tokens_cap:
+        raise RequestTooLarge(details=[{"loc": ["body", "max_tokens"]}])
+    if len(body.messages) > settings.gateway_max_messages:
+        raise RequestTooLarge(details=[{"loc": ["body", "messages"]}])
+    claim: idempotency.Claim | None = None
+    if idempotency_key is not None:
+        if body.stream:
+            raise IdempotencyNotForStreams(details=[{"loc": ["header", idempotency.HEADER]}])
+        outcome = await idempotency.begin(
+            db=request.app.state.db,
+            user_id=principal.user_id,
+            key=idempotency_key,
+            fingerprint=idempotency.request_hash(
+                "gateway", body.model_dump(mode="json", exclude_unset=True)
+            ),
+            ttl_seconds=settings.idempotency_ttl_seconds,
+        )
+        if isinstance(outcome, idempotency.Replay):
+            return JSONResponse(
+                outcome.body,
+                status_code=outcome.status_code,
+                headers={"Idempotent-Replayed": "true"},
+            )
+        claim = outcome
+    chat_request = service.to_chat_request(
+        body, min(settings.llm_default_max_tokens, settings.chat_max_tokens_cap)
+    )
+    try:
+        meter = await service.start_call(
+            db=request.app.state.db,
+            registry=registry,
+            metrics=request.app.state.metrics,
+            principal=principal,
+            request=chat_request,
+            request_id=current_request_id(),
+        )
+        if body.stream:
+            return EventStreamResponse(await service.open_stream(meter, chat_request, body))
+        result = await service.complete(meter, chat_request, body.model)
+    except BaseException:
+        if claim is not None:
+            await idempotency.release(db=request.app.state.db, claim=claim)
+        raise
+    if claim is not None:
+        await idempotency.finish(
+            db=request.app.state.db, claim=claim, status_code=200, body=jsonable_encoder(result)
+        )
+    return result
 
 
-@router.get("/models", response_model=ModelList)
+@models_router.get("/models", response_model=ModelList)
 async def list_models(registry: RegistryDep) -> ModelList:
     return service.list_models(registry)

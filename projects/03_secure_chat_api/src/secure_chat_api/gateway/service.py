@@ -10,10 +10,15 @@ from typing import Any
 
 import anyio
 
+from genai_shared.db.session import Database
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import FallbackStream
 from genai_shared.llm.registry import ProviderRegistry
-from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEnd, TextDelta
+from genai_shared.llm.tokens import count_messages, count_text
+from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEnd, TextDelta, Usage
+from secure_chat_api.auth.dependencies import Principal
+from secure_chat_api.core.database import transaction
+from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.gateway.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -26,13 +31,20 @@ from secure_chat_api.gateway.schemas import (
     ToolCallIn,
 )
 from secure_chat_api.llm.exceptions import to_app_error
+from secure_chat_api.llm.fallback import tracked_chain
+from secure_chat_api.usage import service as usage_service
+from secure_chat_api.usage.exceptions import BudgetExceeded
+from secure_chat_api.usage.metering import Meter
+from secure_chat_api.usage.models import CallStatus
 
 
-def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
+def to_chat_request(body: ChatCompletionRequest, default_max_tokens: int) -> ChatRequest:
+    """The provider-neutral request; max_tokens is always set, since the budget reserved
+    for the call assumes it."""
     return ChatRequest(
         model=body.model,
         messages=[m.to_chat_message() for m in body.messages],
-        max_tokens=body.max_completion_tokens or body.max_tokens,
+        max_tokens=body.max_completion_tokens or body.max_tokens or default_max_tokens,
         temperature=body.temperature,
         stop=body.stop_list(),
         tools=[t.to_spec() for t in body.tools] if body.tools else None,
@@ -66,20 +78,70 @@ def to_chat_completion(reply: ChatResponse, model: str) -> ChatCompletion:
     )
 
 
-async def complete(registry: ProviderRegistry, body: ChatCompletionRequest) -> ChatCompletion:
-    chain = _chain(registry, body.model)
+async def start_call(
+    *,
+    db: Database,
+    registry: ProviderRegistry,
+    metrics: Metrics,
+    principal: Principal,
+    request: ChatRequest,
+    request_id: str | None,
+) -> Meter:
+    """Reserve the call's worst-case cost (402 when the budget cannot cover it)."""
+    chain = tracked_chain(registry, request.model)
+    assert request.max_tokens is not None
     try:
-        result = await chain.complete(to_chat_request(body))
-    except ProviderError as error:
-        raise to_app_error(error) from error
-    return to_chat_completion(result.response, body.model)
+        async with transaction(db) as session:
+            reservation = await usage_service.reserve(
+                session=session,
+                user_id=principal.user_id,
+                amount_micro_usd=usage_service.worst_case_micro(
+                    chain.targets, request.messages, request.max_tokens
+                ),
+            )
+    except BudgetExceeded:
+        metrics.budget_refusals.inc()
+        raise
+    return Meter(
+        db=db,
+        metrics=metrics,
+        chain=chain,
+        reservation=reservation,
+        user_id=principal.user_id,
+        api_key_id=principal.api_key_id,
+        request_id=request_id,
+        route="gateway",
+    )
 
 
-def _chain(registry: ProviderRegistry, model: str) -> Any:
+def _estimated(request: ChatRequest, text: str) -> Usage:
+    return Usage(
+        input_tokens=count_messages(request.messages),
+        output_tokens=count_text(text) if text else 0,
+    )
+
+
+async def _settle_interrupted(meter: Meter, request: ChatRequest, text: str) -> None:
+    with anyio.CancelScope(shield=True):
+        await meter.settle(
+            status=CallStatus.CANCELLED,
+            usage=_estimated(request, text),
+            usage_estimated=True,
+            interrupted=True,
+        )
+
+
+async def complete(meter: Meter, request: ChatRequest, model: str) -> ChatCompletion:
     try:
-        return registry.fallback_chain(model)
+        result = await meter.chain.complete(request)
     except ProviderError as error:
+        await meter.settle(status=CallStatus.ERROR, usage=Usage(), error_type=type(error).__name__)
         raise to_app_error(error) from error
+    except BaseException:
+        await _settle_interrupted(meter, request, "")
+        raise
+    await meter.settle(status=CallStatus.COMPLETE, usage=result.response.usage)
+    return to_chat_completion(result.response, model)
 
 
 def _data(payload: dict[str, Any]) -> bytes:
@@ -87,32 +149,42 @@ def _data(payload: dict[str, Any]) -> bytes:
 
 
 async def open_stream(
-    registry: ProviderRegistry, body: ChatCompletionRequest
+    meter: Meter, request: ChatRequest, body: ChatCompletionRequest
 ) -> AsyncIterator[bytes]:
     """Wait for the first event before answering, so an early failure is a real status."""
-    stream = _chain(registry, body.model).stream(to_chat_request(body))
+    stream = meter.chain.stream(request)
     try:
         first = await anext(stream)
     except ProviderError as error:
         await stream.aclose()
+        await meter.settle(status=CallStatus.ERROR, usage=Usage(), error_type=type(error).__name__)
         raise to_app_error(error) from error
     except BaseException:
-        await stream.aclose()
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+        await _settle_interrupted(meter, request, "")
         raise
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return _chunks(stream, first, body.model, include_usage)
+    return _chunks(meter, request, stream, first, body.model, include_usage)
 
 
 async def _chunks(
-    stream: FallbackStream, first: Any, model: str, include_usage: bool
+    meter: Meter,
+    request: ChatRequest,
+    stream: FallbackStream,
+    first: Any,
+    model: str,
+    include_usage: bool,
 ) -> AsyncIterator[bytes]:
     """OpenAI's chunk sequence: role, content deltas, finish, optional usage, ``[DONE]``.
 
     A failure mid-stream sends OpenAI's error object as a chunk and no ``[DONE]``, which
-    the official SDK raises as an error instead of returning a short answer.
+    the official SDK raises as an error instead of returning a short answer. Every way
+    out settles the call into the ledger.
     """
     base = {"id": completion_id(), "object": "chat.completion.chunk", "created": int(time.time())}
     base["model"] = model
+    parts: list[str] = []
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
@@ -123,8 +195,11 @@ async def _chunks(
         event = first
         while True:
             if isinstance(event, TextDelta):
+                parts.append(event.text)
                 yield chunk({"content": event.text})
             elif isinstance(event, StreamEnd):
+                with anyio.CancelScope(shield=True):
+                    await meter.settle(status=CallStatus.COMPLETE, usage=event.usage)
                 yield chunk({}, finish=event.finish_reason)
                 if include_usage:
                     usage = {
@@ -137,10 +212,21 @@ async def _chunks(
                 return
             event = await anext(stream)
     except ProviderError as error:
+        with anyio.CancelScope(shield=True):
+            await meter.settle(
+                status=CallStatus.ERROR,
+                usage=_estimated(request, "".join(parts)),
+                usage_estimated=True,
+                error_type=type(error).__name__,
+            )
         app_error = to_app_error(error)
         yield _data(
             {"error": {"message": app_error.message, "type": app_error.error_type, "code": None}}
         )
+    except BaseException:
+        if not meter.settled:
+            await _settle_interrupted(meter, request, "".join(parts))
+        raise
     finally:
         with anyio.CancelScope(shield=True):
             await stream.aclose()

@@ -21,6 +21,6 @@ class IdempotencyKey(UUIDPrimaryKeyMixin, Base):
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None] = mapped_column(Integer, default=None)  # None: running
-    response_body: Mapped[Any] = mapped_column(JSONType, default=None)
+    response_body: Mapped[Any] = mapped_column(JSONType, nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

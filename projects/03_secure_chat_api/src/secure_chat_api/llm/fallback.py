@@ -7,9 +7,10 @@ the chain reports it (its ``_failed`` / ``_succeeded`` hooks, used by streams to
 
 from __future__ import annotations
 
-
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import Attempt, FallbackChain, Target
+from genai_shared.llm.registry import ProviderRegistry
+from secure_chat_api.llm.exceptions import to_app_error
 
 
 class TrackedChain(FallbackChain):
@@ -47,3 +48,9 @@ class TrackedChain(FallbackChain):
         return max(len(self.attempts) - 1, 0)
 
 
+def tracked_chain(registry: ProviderRegistry, model: str) -> TrackedChain:
+    """The fallback chain for ``model``; an unknown model is a 422 before anything else."""
+    try:
+        return TrackedChain(registry.fallback_chain(model))
+    except ProviderError as error:
+        raise to_app_error(error) from error

@@ -14,7 +14,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -29,6 +29,7 @@ from genai_shared.llm.types import ChatMessage, Usage
 from secure_chat_api.core.money import from_micro, to_micro
 from secure_chat_api.usage.exceptions import BudgetExceeded
 from secure_chat_api.usage.models import UsageRecord, UserSpend
+from secure_chat_api.usage.schemas import BudgetStatus
 from secure_chat_api.users.models import User
 
 # The tokenizer here and the provider's may count a prompt differently: reserve a margin.
@@ -83,8 +84,7 @@ async def reserve(
         .where(
             UserSpend.user_id == user_id,
             UserSpend.period == period,
-            UserSpend.spent_micro_usd + UserSpend.reserved_micro_usd + amount_micro_usd
-            <= budget,
+            UserSpend.spent_micro_usd + UserSpend.reserved_micro_usd + amount_micro_usd <= budget,
         )
         .values(reserved_micro_usd=UserSpend.reserved_micro_usd + amount_micro_usd)
         .execution_options(synchronize_session=False)
@@ -127,6 +127,25 @@ async def month_spend(*, session: AsyncSession, user_id: uuid.UUID) -> UserSpend
     return await session.get(UserSpend, (user_id, period_of(utcnow())))
 
 
+async def budget_status(*, session: AsyncSession, user: User) -> BudgetStatus:
+    """Where the user's budget stands this month."""
+    spend = await month_spend(session=session, user_id=user.id)
+    spent = spend.spent_micro_usd if spend else 0
+    reserved = spend.reserved_micro_usd if spend else 0
+    return BudgetStatus(
+        period=period_of(utcnow()),
+        budget_usd=from_micro(user.monthly_budget_micro_usd),
+        spent_usd=from_micro(spent),
+        reserved_usd=from_micro(reserved),
+        remaining_usd=from_micro(max(0, user.monthly_budget_micro_usd - spent - reserved)),
+    )
+
+
+def since(days: int) -> date:
+    """The first day of a report covering ``days`` days, today included (UTC)."""
+    return utcnow().date() - timedelta(days=days - 1)
+
+
 @dataclass(frozen=True)
 class UsageRow:
     day: date
@@ -145,7 +164,7 @@ async def usage_by_day(
     """Calls, tokens and cost per day and model (per user too when ``user_id`` is None)."""
     columns = [UsageRecord.day, UsageRecord.provider, UsageRecord.model]
     if user_id is None:
-        columns.append(UsageRecord.user_id)  # type: ignore[arg-type]
+        columns.append(UsageRecord.user_id)
     query = (
         select(
             *columns,

@@ -66,9 +66,7 @@ async def admin_update(*, session: AsyncSession, user: User, data: AdminUserUpda
     return user
 
 
-async def list_users(
-    *, session: AsyncSession, limit: int, after_email: str | None
-) -> list[User]:
+async def list_users(*, session: AsyncSession, limit: int, after_email: str | None) -> list[User]:
     """Users ordered by email, ``limit + 1`` rows so the caller can tell if there are more."""
     query = select(User).order_by(User.email).limit(limit + 1)
     if after_email is not None:

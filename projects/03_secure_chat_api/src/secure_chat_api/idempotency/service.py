@@ -1,0 +1,105 @@
+"""``Idempotency-Key``: a retried request returns the first one's result instead of
+running again (no second message, no second provider call, no second ledger row).
+
+Keys are scoped per user and stored with a hash of the request (route and body), the
+result once there is one, and an expiry. The first request claims the key with an
+INSERT (unique per user and key), so of two concurrent requests only one runs; the
+other gets 409. Only successful results are kept: when the first request fails, the
+key is released and a retry runs for real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from genai_shared.db.base import utcnow
+from genai_shared.db.session import Database
+from secure_chat_api.auth.service import as_utc
+from secure_chat_api.core.database import transaction
+from secure_chat_api.idempotency.exceptions import (
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    IdempotentRequestInProgress,
+)
+from secure_chat_api.idempotency.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def request_hash(route: str, body: Any) -> str:
+    canonical = json.dumps({"route": route, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Replay:
+    status_code: int
+    body: Any
+
+
+@dataclass(frozen=True)
+class Claim:
+    row_id: uuid.UUID
+
+
+async def begin(
+    *, db: Database, user_id: uuid.UUID, key: str, fingerprint: str, ttl_seconds: int
+) -> Claim | Replay:
+    """Claim ``key`` for this request, or return the stored result of the first one."""
+    if not _VALID_KEY.match(key):
+        raise IdempotencyKeyInvalid(details=[{"loc": ["header", HEADER]}])
+    now = utcnow()
+    try:
+        async with transaction(db) as session:
+            row = await session.scalar(
+                select(IdempotencyKey).where(
+                    IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
+                )
+            )
+            if row is not None and as_utc(row.expires_at) <= now:
+                await session.delete(row)
+                await session.flush()
+                row = None
+            if row is not None:
+                if row.request_hash != fingerprint:
+                    raise IdempotencyKeyReused(details=[{"loc": ["header", HEADER]}])
+                if row.response_status is None:
+                    raise IdempotentRequestInProgress
+                return Replay(status_code=row.response_status, body=row.response_body)
+            row = IdempotencyKey(
+                user_id=user_id,
+                key=key,
+                request_hash=fingerprint,
+                created_at=now,
+                expires_at=now + timedelta(seconds=ttl_seconds),
+            )
+            session.add(row)
+            await session.flush()
+            claim = Claim(row_id=row.id)
+    except IntegrityError:
+        raise IdempotentRequestInProgress from None  # a concurrent request claimed it first
+    return claim
+
+
+async def finish(*, db: Database, claim: Claim, status_code: int, body: Any) -> None:
+    """Store the result that retries with this key will get."""
+    async with transaction(db) as session:
+        row = await session.get_one(IdempotencyKey, claim.row_id)
+        row.response_status = status_code
+        row.response_body = body
+
+
+async def release(*, db: Database, claim: Claim) -> None:
+    """Forget the key (the request failed), so that a retry runs again."""
+    async with transaction(db) as session:
+        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim.row_id))
