@@ -229,3 +229,15 @@ def assert_error(response: httpx.Response, status: int, error_type: str) -> dict
 @pytest.fixture
 def expect_error() -> Callable[[httpx.Response, int, str], dict[str, Any]]:
     return assert_error
+
+
+@pytest.fixture
+def settings_factory() -> Callable[..., Settings]:
+    """``settings_factory(database_url=..., ...)``: test settings with overrides."""
+    return make_settings
+
+
+@pytest.fixture
+def signup() -> Callable[..., Awaitable[Account]]:
+    """``await signup(client, email)``: sign up and log in through any client."""
+    return sign_up

@@ -39,13 +39,15 @@ async def test_a_disconnect_closes_the_body_iterator_at_once():
         await EventStreamResponse(forever())(scope, receive, send)
 
     with live_server(app) as url:
-        async with httpx.AsyncClient(timeout=5) as client:
-            async with client.stream("GET", url) as response:
-                assert response.headers["content-type"].startswith("text/event-stream")
-                assert response.headers["x-accel-buffering"] == "no"
-                async for line in response.aiter_lines():
-                    if line.startswith("data: ") and json.loads(line[6:])["i"] == 2:
-                        break
+        async with (
+            httpx.AsyncClient(timeout=5) as client,
+            client.stream("GET", url) as response,
+        ):
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["x-accel-buffering"] == "no"
+            async for line in response.aiter_lines():
+                if line.startswith("data: ") and json.loads(line[6:])["i"] == 2:
+                    break
         for _ in range(200):
             if events:
                 break

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from conftest import TEST_SETTINGS, sign_up
-
 from secure_chat_api.chat.cache import recent_conversations_cache
 from secure_chat_api.chat.models import Conversation
 
@@ -82,18 +80,18 @@ async def test_write_failure_leaves_cache_and_data_untouched(client, make_conver
     assert await _titles(client) == ["kept"]
 
 
-async def test_list_still_works_when_redis_is_down(sqlite_url, asgi_client):
+async def test_list_still_works_when_redis_is_down(
+    sqlite_url, asgi_client, settings_factory, signup
+):
     """A configured but unreachable Redis degrades to the database; readiness says why.
 
     Non-chat routes fail open when the rate limiter cannot be reached (see test_ratelimit).
     """
-    from secure_chat_api.core.config import Settings
     from secure_chat_api.core.database import Base
     from secure_chat_api.main import create_app
 
-    settings = Settings(
-        _env_file=None,
-        **{**TEST_SETTINGS, "database_url": sqlite_url},
+    settings = settings_factory(
+        database_url=sqlite_url,
         redis_url="redis://127.0.0.1:1/0",
         redis_timeout_seconds=0.2,
     )
@@ -101,7 +99,7 @@ async def test_list_still_works_when_redis_is_down(sqlite_url, asgi_client):
     async with asgi_client(app) as client:
         async with app.state.db.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        account = await sign_up(client, "a@b.co")
+        account = await signup(client, "a@b.co")
         client.headers.update(account.headers)
         await client.post("/api/v1/conversations", json={"title": "t"})
         assert await _titles(client) == ["t"]

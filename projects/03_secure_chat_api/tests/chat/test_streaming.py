@@ -32,6 +32,7 @@ from genai_shared.llm.tokens import count_text
 from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEvent
 from genai_shared.testing.live_server import live_server
 from secure_chat_api.chat.models import Message
+from secure_chat_api.usage.models import UsageRecord, UserSpend
 from secure_chat_api.core.database import Base
 from secure_chat_api.main import create_app
 
@@ -88,6 +89,12 @@ async def server(settings):
                 rows = await session.scalars(select(Message).order_by(Message.created_at))
                 return list(rows)
 
+        async def ledger(self) -> tuple[list[UsageRecord], list[UserSpend]]:
+            async with db.sessionmaker() as session:
+                rows = list(await session.scalars(select(UsageRecord)))
+                spend = list(await session.scalars(select(UserSpend)))
+                return rows, spend
+
         async def wait_for_status(self, status: str, within: float = 10) -> Message:
             deadline = time.monotonic() + within
             while time.monotonic() < deadline:
@@ -103,13 +110,33 @@ async def server(settings):
     await db.dispose()
 
 
+async def _assert_settled(server, expected: list[tuple[str, Message]]) -> None:
+    """One ledger row per call, tied to its message, and no reservation left behind."""
+    rows, spend = await server.ledger()
+    assert [(r.status, r.message_id) for r in rows] == [(s, m.id) for s, m in expected]
+    for row, (_, message) in zip(rows, expected, strict=True):
+        assert (row.input_tokens, row.output_tokens) == (
+            message.input_tokens,
+            message.output_tokens,
+        )
+        assert row.usage_estimated == message.usage_estimated
+        assert row.request_id
+    assert [s.reserved_micro_usd for s in spend] == [0]
+
+
 async def _conversation(client: httpx.AsyncClient) -> str:
-    user = (
-        await client.post("/api/v1/users", json={"email": "s@x.io", "display_name": "S"})
-    ).json()
-    conversation = await client.post(
-        "/api/v1/conversations", json={"user_id": user["id"], "title": "stream"}
+    """Sign up and in (the client keeps the token), start a conversation, return its chat path."""
+    email = "s@x.io"
+    password = "a long enough password"
+    await client.post(
+        "/api/v1/auth/signup",
+        json={"email": email, "display_name": "S", "password": password},
     )
+    tokens = (
+        await client.post("/api/v1/auth/login", data={"username": email, "password": password})
+    ).json()
+    client.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+    conversation = await client.post("/api/v1/conversations", json={"title": "stream"})
     return f"/api/v1/conversations/{conversation.json()['id']}/chat"
 
 
@@ -139,6 +166,7 @@ async def test_a_complete_stream(server):
         done["usage"]["output_tokens"],
     )
     assert stored.usage_estimated is False
+    await _assert_settled(server, [("complete", stored)])
 
 
 @pytest.mark.parametrize(
@@ -164,6 +192,7 @@ async def test_error_before_the_first_byte_is_a_real_status(server, error, statu
     assert (user.role, user.content) == ("user", "hi")
     assert (reply.status, reply.content, reply.error_type) == ("error", "", type(error).__name__)
     assert (reply.input_tokens, reply.output_tokens) == (0, 0)
+    await _assert_settled(server, [("error", reply)])
 
 
 async def test_error_mid_stream_ends_with_an_error_event_and_keeps_the_partial(server):
@@ -184,6 +213,7 @@ async def test_error_mid_stream_ends_with_an_error_event_and_keeps_the_partial(s
     assert stored.usage_estimated is True
     assert stored.input_tokens > 0
     assert stored.output_tokens == count_text("one two three ")
+    await _assert_settled(server, [("error", stored)])
 
 
 async def test_client_disconnect_saves_the_partial_as_cancelled_and_closes_upstream(server):
@@ -207,3 +237,4 @@ async def test_client_disconnect_saves_the_partial_as_cancelled_and_closes_upstr
     assert stored.input_tokens > 0
     assert stored.output_tokens >= 3
     assert stored.latency_ms is not None
+    await _assert_settled(server, [("cancelled", stored)])
