@@ -54,8 +54,9 @@ test-integration: install services ## Every test, against the real PostgreSQL an
 services: ## Start the local PostgreSQL and Redis if they are down
 	bash scripts/ensure_services.sh
 
-lint: install ## ruff and mypy
+lint: install ## ruff (lint and format) and mypy
 	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy shared/src $(wildcard projects/*/src)
 
 format: install ## Format the code with ruff
