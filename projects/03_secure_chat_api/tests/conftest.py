@@ -174,14 +174,14 @@ async def user(make_user: MakeUser) -> Account:
 
 @pytest.fixture
 async def client(
-    anon: httpx.AsyncClient, user: Account
+    app: FastAPI, anon: httpx.AsyncClient, user: Account
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The in-process client, signed in as ``user``."""
-    anon.headers.update(user.headers)
-    try:
-        yield anon
-    finally:
-        anon.headers.pop("Authorization", None)
+    """An in-process client signed in as ``user`` (the app runs in ``anon``'s lifespan)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url=str(anon.base_url), headers=user.headers
+    ) as client:
+        yield client
 
 
 @pytest.fixture

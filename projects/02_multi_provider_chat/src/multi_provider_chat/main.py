@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from genai_shared.cache import build_cache
 from genai_shared.db.session import Database
+from genai_shared.gateway.service import Gateway
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.relay import OpenAIRelay
 from genai_shared.log import configure_logging
@@ -48,15 +49,14 @@ def create_app(
             if (relay := OpenAIRelay.for_provider(name, settings)) is not None
         }
         app.state.db, app.state.cache, app.state.llm = db, cache, llm
-        app.state.relays = relays
+        app.state.gateway = gateway = Gateway(llm, relays)
         app.state.health_checks["database"] = db.ping
         if settings.redis_url:
             app.state.health_checks["redis"] = cache.ping
         try:
             yield
         finally:
-            for relay in relays.values():
-                await relay.aclose()
+            await gateway.aclose()
             if registry is None:
                 await llm.aclose()
             await cache.aclose()

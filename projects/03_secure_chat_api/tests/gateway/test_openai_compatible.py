@@ -2,7 +2,8 @@
 
 Twice over: on embedded defaults (the offline mock provider), and with the project's
 providers pointed at the fake upstream, so a request goes SDK -> gateway -> real provider
-SDK -> fake OpenAI / Anthropic server and back, in both wire formats.
+SDK -> fake OpenAI / Anthropic server and back, in both wire formats. The SDK's
+``api_key`` is an API key of this service.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ from __future__ import annotations
 import openai
 import pytest
 
+import httpx
+from sqlalchemy import select
+
+from genai_shared.db.session import Database
 from genai_shared.testing.fake_upstream import FAKE_OPENAI_KEY
 from genai_shared.testing.live_server import live_server
-from secure_chat_api.core.config import Settings
+from secure_chat_api.core.database import Base
 from secure_chat_api.main import create_app
+from secure_chat_api.usage.models import UsageRecord
 
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
@@ -21,25 +27,69 @@ MESSAGES = [
 ]
 
 
+class Gateway(str):
+    """The base URL of a running gateway, with an API key of a signed-up user."""
+
+    api_key: str
+    database_url: str
+
+
+async def _serve(settings):
+    db = Database(settings.database_url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    await db.dispose()
+    with live_server(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            email, password = "gw@example.com", "a long enough password"
+            body = {"email": email, "display_name": "G", "password": password}
+            assert (await client.post("/api/v1/auth/signup", json=body)).status_code == 201
+            tokens = (
+                await client.post(
+                    "/api/v1/auth/login", data={"username": email, "password": password}
+                )
+            ).json()
+            key = await client.post(
+                "/api/v1/api-keys",
+                json={"name": "sdk"},
+                headers={"Authorization": f"Bearer {tokens['access_token']}"},
+            )
+        gateway = Gateway(url)
+        gateway.api_key = key.json()["key"]
+        gateway.database_url = settings.database_url
+        yield gateway
+
+
 @pytest.fixture
-def default_gateway(sqlite_url):
+async def default_gateway(sqlite_url, settings_factory):
     """Project 03 on embedded defaults: no provider configured, the mock answers."""
-    with live_server(create_app(Settings(_env_file=None, database_url=sqlite_url))) as url:
-        yield url
+    async for gateway in _serve(settings_factory(database_url=sqlite_url)):
+        yield gateway
 
 
 @pytest.fixture
-def upstream_gateway(sqlite_url, fake_upstream):
+async def upstream_gateway(sqlite_url, fake_upstream, settings_factory):
     """Project 03 with OpenAI, Anthropic and OpenRouter all pointed at the fake upstream."""
     provider_settings = fake_upstream.provider_settings()
-    settings = Settings(_env_file=None, database_url=sqlite_url, **provider_settings.model_dump())
-    with live_server(create_app(settings)) as url:
-        yield url
+    settings = settings_factory(database_url=sqlite_url, **provider_settings.model_dump())
+    async for gateway in _serve(settings):
+        yield gateway
 
 
-def _client(base_url: str) -> openai.AsyncOpenAI:
+def _client(gateway: Gateway, api_key: str | None = None) -> openai.AsyncOpenAI:
     # The gateway decides on retries and failover; the caller's SDK must not retry on top.
-    return openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0)
+    return openai.AsyncOpenAI(
+        base_url=f"{gateway}/v1", api_key=api_key or gateway.api_key, max_retries=0
+    )
+
+
+async def _ledger(gateway: Gateway) -> list[UsageRecord]:
+    db = Database(gateway.database_url)
+    try:
+        async with db.sessionmaker() as session:
+            return list(await session.scalars(select(UsageRecord)))
+    finally:
+        await db.dispose()
 
 
 class TestOnEmbeddedDefaults:
@@ -71,6 +121,27 @@ class TestOnEmbeddedDefaults:
         assert chunks[-1].choices == []
         assert chunks[-1].usage.completion_tokens > 0
         assert len({c.id for c in chunks}) == 1
+
+    async def test_the_call_is_in_the_ledger(self, default_gateway):
+        async with _client(default_gateway) as client:
+            reply = await client.chat.completions.create(model="mock/echo-1", messages=MESSAGES)
+        (row,) = await _ledger(default_gateway)
+        assert (row.route, row.status, row.provider, row.model) == (
+            "gateway",
+            "complete",
+            "mock",
+            "echo-1",
+        )
+        assert row.output_tokens == reply.usage.completion_tokens
+        assert row.api_key_id is not None
+
+    @pytest.mark.parametrize("api_key", ["not-a-key", "sca_000000000000_" + "x" * 43])
+    async def test_a_bad_key_is_401(self, default_gateway, api_key):
+        async with _client(default_gateway, api_key) as client:
+            with pytest.raises(openai.AuthenticationError):
+                await client.chat.completions.create(model="mock/echo-1", messages=MESSAGES)
+            with pytest.raises(openai.AuthenticationError):
+                await client.models.list()
 
     async def test_models(self, default_gateway):
         async with _client(default_gateway) as client:

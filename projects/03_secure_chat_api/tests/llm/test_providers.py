@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from secure_chat_api.core.config import Settings
+from secure_chat_api.core.database import Base
 from secure_chat_api.main import create_app
 
 CANARY = "sk-canary-do-not-leak-4242"
@@ -23,15 +24,18 @@ async def test_offline_default_is_the_mock(client):
     }
 
 
-async def test_keys_are_never_shown(asgi_client, sqlite_url):
-    settings = Settings(
-        _env_file=None,
+async def test_keys_are_never_shown(asgi_client, sqlite_url, settings_factory, signup):
+    settings = settings_factory(
         database_url=sqlite_url,
         openai_api_key=CANARY,
         anthropic_api_key=CANARY + "-a",
         openai_base_url="http://user:hunter2@127.0.0.1:9/v1",
     )
-    async with asgi_client(create_app(settings)) as client:
+    app = create_app(settings)
+    async with asgi_client(app) as client:
+        async with app.state.db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        client.headers.update((await signup(client, "p@example.com")).headers)
         response = await client.get("/api/v1/providers")
         models = await client.get("/v1/models")
     assert CANARY not in response.text + models.text

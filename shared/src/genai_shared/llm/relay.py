@@ -60,7 +60,13 @@ class RelayStream:
         self._forward_usage = forward_usage
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        self._text: list[str] = []
         self._events = self._run()
+
+    @property
+    def text(self) -> str:
+        """The reply text relayed so far (to estimate usage when a stream breaks off)."""
+        return "".join(self._text)
 
     def __aiter__(self) -> RelayStream:
         return self
@@ -97,8 +103,12 @@ class RelayStream:
                 if usage is not None:
                     self.usage = usage
                 choices = chunk.get("choices") if isinstance(chunk, dict) else None
-                if choices and choices[0].get("finish_reason"):
-                    self.finish_reason = choices[0]["finish_reason"]
+                if choices:
+                    delta = choices[0].get("delta") or {}
+                    if isinstance(delta.get("content"), str):
+                        self._text.append(delta["content"])
+                    if choices[0].get("finish_reason"):
+                        self.finish_reason = choices[0]["finish_reason"]
                 if usage is not None and not choices and not self._forward_usage:
                     continue
                 yield b"data: " + data + b"\n\n"

@@ -30,6 +30,7 @@ from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import Attempt, FallbackStream
+from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.pricing import cost_usd
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.tokens import count_messages, count_text
@@ -39,7 +40,6 @@ from multi_provider_chat.chat.cache import recent_conversations_cache
 from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message, MessageRole, MessageStatus
 from multi_provider_chat.chat.schemas import ChatTurnRequest, ChatTurnResponse, MessagePublic
-from multi_provider_chat.llm.exceptions import to_app_error
 
 logger = logging.getLogger(__name__)
 

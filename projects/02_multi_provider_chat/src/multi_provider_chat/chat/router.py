@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
+from genai_shared.llm import http_errors as llm_errors
 from genai_shared.web.errors import UnprocessableEntity, error_responses
 from genai_shared.web.sse import EventStreamResponse
 from multi_provider_chat.chat import completion, service
@@ -22,7 +23,6 @@ from multi_provider_chat.chat.schemas import (
     MessagePublic,
 )
 from multi_provider_chat.core.dependencies import CacheDep, SessionDep
-from multi_provider_chat.llm import exceptions as llm_errors
 from multi_provider_chat.llm.dependencies import RegistryDep
 from multi_provider_chat.users.exceptions import UserNotFound
 

@@ -1,18 +1,31 @@
-"""An OpenAI-compatible gateway: point the official SDK at ``http://host:port/v1``."""
+"""An OpenAI-compatible gateway: point the official SDK at ``http://host:port/v1``.
+
+The service (translation, relaying, failover, streaming rules) is shared:
+``genai_shared.gateway``. This router only wires it to the app.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from genai_shared.gateway.schemas import ChatCompletion, ChatCompletionRequest, ModelList
+from genai_shared.gateway.service import Gateway
+from genai_shared.llm import http_errors
 from genai_shared.web.errors import error_responses
 from genai_shared.web.sse import EventStreamResponse
-from multi_provider_chat.gateway import service
-from multi_provider_chat.gateway.schemas import ChatCompletion, ChatCompletionRequest, ModelList
-from multi_provider_chat.llm import exceptions as llm_errors
-from multi_provider_chat.llm.dependencies import RegistryDep
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+
+async def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
 @router.post(
@@ -20,31 +33,28 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
     response_model=ChatCompletion,
     responses={
         **error_responses(
-            llm_errors.UnknownModel,
-            llm_errors.ProviderRateLimited,
-            llm_errors.ProviderDown,
-            llm_errors.ProviderTimedOut,
+            http_errors.UnknownModel,
+            http_errors.ProviderRateLimited,
+            http_errors.ProviderDown,
+            http_errors.ProviderTimedOut,
         ),
         200: {"content": {"text/event-stream": {}}},
     },
 )
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, registry: RegistryDep
+    body: ChatCompletionRequest, gateway: GatewayDep
 ) -> ChatCompletion | Response:
     """OpenAI Chat Completions over every configured provider (`provider/model` names).
 
     Upstreams that speak the OpenAI format themselves are relayed as bytes; the others
     (Anthropic, the mock, LiteLLM routes) are translated by their SDK adapters.
     """
-    relays = request.app.state.relays
     if body.stream:
-        return EventStreamResponse(await service.open_stream(registry, relays, body))
-    answer = await service.complete(registry, relays, body)
-    if isinstance(answer, dict):
-        return JSONResponse(answer)
-    return answer
+        return EventStreamResponse(await gateway.open_stream(body))
+    answer = await gateway.complete(body)
+    return JSONResponse(answer) if isinstance(answer, dict) else answer
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(registry: RegistryDep) -> ModelList:
-    return service.list_models(registry)
+async def list_models(gateway: GatewayDep) -> ModelList:
+    return gateway.list_models()

@@ -1,5 +1,7 @@
 """Provider errors as HTTP errors: the status a client should see for each failure.
 
+Shared by every project that calls a model: the chat API and the OpenAI-compatible gateway.
+
 The client did nothing wrong when a provider is down or slow, so those are 502/504
 (the gateway's upstream failed), a rate limit is passed on as 429 with its Retry-After,
 and a request the provider refused is the client's 400 / 422.

@@ -1,0 +1,345 @@
+"""The gateway: OpenAI-format requests in, any configured provider behind, OpenAI out.
+
+Two paths to the upstream:
+
+- **relay**: when the chosen provider speaks OpenAI's format itself (OpenAI, OpenRouter,
+  any OpenAI-compatible server), the validated body is forwarded and the answer passed
+  through as bytes (``genai_shared.llm.relay``): no translation cost;
+- **adapter**: otherwise (Anthropic, LiteLLM routes, the mock) the request goes through
+  the provider layer's normalised types and SDK adapters, and the reply is rendered back
+  in OpenAI's format.
+
+Both keep the same promises: an upstream failure before the first byte is an HTTP error
+with its real status; a stream that fails later ends with an OpenAI error chunk and no
+``[DONE]`` (the official SDK raises it); a retriable failure falls back along
+``LLM_FALLBACKS`` before anything was sent. Every call fills a ``CallRecord`` (provider,
+model, usage, outcome) for whoever keeps accounts, streams included, via ``on_done``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+
+from genai_shared.gateway.schemas import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    Choice,
+    CompletionUsage,
+    FunctionCall,
+    ModelCard,
+    ModelList,
+    ToolCallIn,
+)
+from genai_shared.llm.errors import ProviderError
+from genai_shared.llm.fallback import FallbackChain, FallbackStream, Target
+from genai_shared.llm.http_errors import to_app_error
+from genai_shared.llm.registry import ProviderRegistry
+from genai_shared.llm.relay import OpenAIRelay, RelayStream
+from genai_shared.llm.tokens import count_messages, count_text
+from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEnd, TextDelta, Usage
+
+Outcome = Literal["complete", "error", "cancelled"]
+
+
+@dataclass
+class CallRecord:
+    """What one gateway call did, filled in as it happens (for ledgers and metrics)."""
+
+    provider: str | None = None
+    model: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    usage_estimated: bool = False
+    outcome: Outcome = "complete"
+    error_type: str | None = None
+    attempts: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    latency_s: float | None = None
+
+    def answered_by(self, target: Target) -> None:
+        self.provider, self.model = target.provider.name, target.model
+
+    def failed(self, error: BaseException, outcome: Outcome = "error") -> None:
+        self.outcome, self.error_type = outcome, type(error).__name__
+
+    def finish(self) -> None:
+        self.latency_s = time.perf_counter() - self.started
+
+
+OnDone = Callable[[CallRecord], Awaitable[None]]
+
+
+def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
+    return ChatRequest(
+        model=body.model,
+        messages=[m.to_chat_message() for m in body.messages],
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+        stop=body.stop_list(),
+        tools=[t.to_spec() for t in body.tools] if body.tools else None,
+    )
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def to_chat_completion(reply: ChatResponse, model: str) -> ChatCompletion:
+    tool_calls = [
+        ToolCallIn(id=c.id, function=FunctionCall(name=c.name, arguments=c.arguments))
+        for c in reply.tool_calls
+    ]
+    return ChatCompletion(
+        id=completion_id(),
+        created=int(time.time()),
+        model=model,
+        choices=[
+            Choice(
+                message=AssistantMessage(content=reply.content, tool_calls=tool_calls or None),
+                finish_reason=reply.finish_reason,
+            )
+        ],
+        usage=CompletionUsage(
+            prompt_tokens=reply.usage.input_tokens,
+            completion_tokens=reply.usage.output_tokens,
+            total_tokens=reply.usage.total,
+        ),
+    )
+
+
+def sse_data(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+def error_chunk(error: ProviderError) -> bytes:
+    """OpenAI's in-stream error object; the official SDK raises it as an APIError."""
+    app_error = to_app_error(error)
+    return sse_data(
+        {"error": {"message": app_error.message, "type": app_error.error_type, "code": None}}
+    )
+
+
+class Gateway:
+    """The OpenAI-compatible service over a registry and the relays of OpenAI-format upstreams."""
+
+    def __init__(self, registry: ProviderRegistry, relays: Mapping[str, OpenAIRelay]) -> None:
+        self.registry = registry
+        self.relays = dict(relays)
+
+    def _chain(self, model: str) -> FallbackChain:
+        try:
+            return self.registry.fallback_chain(model)
+        except ProviderError as error:
+            raise to_app_error(error) from error
+
+    @staticmethod
+    def _rest_of(chain: FallbackChain) -> FallbackChain | None:
+        """The chain without its first target (which the relay already tried)."""
+        if len(chain.targets) < 2:
+            return None
+        return FallbackChain(chain.targets[1:], max_retry_wait=chain.max_retry_wait)
+
+    @staticmethod
+    def _upstream_body(body: ChatCompletionRequest, model: str) -> dict[str, Any]:
+        """The caller's (validated, allow-listed) body with the provider's own model name."""
+        return {**body.model_dump(exclude_none=True), "model": model}
+
+    async def complete(
+        self, body: ChatCompletionRequest, record: CallRecord | None = None
+    ) -> ChatCompletion | dict[str, Any]:
+        """A whole answer: the upstream's own JSON when relayed, else rendered here."""
+        record = record or CallRecord()
+        try:
+            return await self._complete(body, record)
+        finally:
+            record.finish()
+
+    async def _complete(
+        self, body: ChatCompletionRequest, record: CallRecord
+    ) -> ChatCompletion | dict[str, Any]:
+        chain = self._chain(body.model)
+        first = chain.targets[0]
+        relay = self.relays.get(first.provider.name)
+        if relay is not None:
+            record.answered_by(first)
+            record.attempts += 1
+            try:
+                payload, usage = await relay.complete(self._upstream_body(body, first.model))
+            except ProviderError as error:
+                rest = self._rest_of(chain) if error.retriable else None
+                if rest is None:
+                    record.failed(error)
+                    raise to_app_error(error) from error
+                chain = rest
+            else:
+                record.usage = usage
+                payload["model"] = body.model
+                return payload
+        try:
+            result = await chain.complete(to_chat_request(body))
+        except ProviderError as error:
+            record.attempts += len(chain.targets)
+            record.failed(error)
+            raise to_app_error(error) from error
+        record.attempts += len(result.attempts)
+        record.provider, record.model = result.attempts[-1].provider, result.attempts[-1].model
+        record.usage = result.response.usage
+        return to_chat_completion(result.response, body.model)
+
+    async def open_stream(
+        self,
+        body: ChatCompletionRequest,
+        record: CallRecord | None = None,
+        on_done: OnDone | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Open the upstream stream *before* answering: an early failure is a real status.
+
+        ``on_done`` runs once the stream has ended however it ended (complete, error, or
+        the client leaving), with the record filled in; it is shielded from cancellation.
+        """
+        record = record or CallRecord()
+        prompt_tokens = count_messages(to_chat_request(body).messages)
+        chain = self._chain(body.model)
+        target = chain.targets[0]
+        relay = self.relays.get(target.provider.name)
+        if relay is not None:
+            record.answered_by(target)
+            record.attempts += 1
+            try:
+                relayed = await relay.stream(self._upstream_body(body, target.model))
+            except ProviderError as error:
+                rest = self._rest_of(chain) if error.retriable else None
+                if rest is None:
+                    record.failed(error)
+                    await _finish(record, on_done)
+                    raise to_app_error(error) from error
+                chain = rest
+            else:
+                return self._relayed(relayed, record, prompt_tokens, on_done)
+        stream = chain.stream(to_chat_request(body))
+        try:
+            first = await anext(stream)
+        except ProviderError as error:
+            await stream.aclose()
+            record.attempts += len(stream.attempts)
+            record.failed(error)
+            await _finish(record, on_done)
+            raise to_app_error(error) from error
+        except BaseException:
+            await stream.aclose()
+            raise
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return self._rendered(
+            stream, first, body.model, include_usage, record, prompt_tokens, on_done
+        )
+
+    async def _relayed(
+        self, stream: RelayStream, record: CallRecord, prompt_tokens: int, on_done: OnDone | None
+    ) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in stream:
+                yield chunk
+            record.usage = stream.usage or Usage()
+        except ProviderError as error:
+            record.failed(error)
+            yield error_chunk(error)
+        except (asyncio.CancelledError, GeneratorExit) as error:
+            record.failed(error, "cancelled")
+            raise
+        finally:
+            if record.outcome != "complete" or stream.usage is None:
+                record.usage = stream.usage or Usage(
+                    input_tokens=prompt_tokens, output_tokens=count_text(stream.text)
+                )
+                record.usage_estimated = stream.usage is None
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+                await _finish(record, on_done)
+
+    async def _rendered(
+        self,
+        stream: FallbackStream,
+        first: Any,
+        model: str,
+        include_usage: bool,
+        record: CallRecord,
+        prompt_tokens: int,
+        on_done: OnDone | None,
+    ) -> AsyncIterator[bytes]:
+        """OpenAI's chunk sequence: role, content deltas, finish, optional usage, ``[DONE]``."""
+        base = {
+            "id": completion_id(),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+        text: list[str] = []
+        ended = False
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+            return sse_data({**base, "choices": [choice]})
+
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            event = first
+            while True:
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    yield chunk({"content": event.text})
+                elif isinstance(event, StreamEnd):
+                    ended = True
+                    record.usage = event.usage
+                    yield chunk({}, finish=event.finish_reason)
+                    if include_usage:
+                        usage = {
+                            "prompt_tokens": event.usage.input_tokens,
+                            "completion_tokens": event.usage.output_tokens,
+                            "total_tokens": event.usage.total,
+                        }
+                        yield sse_data({**base, "choices": [], "usage": usage})
+                    yield b"data: [DONE]\n\n"
+                    return
+                event = await anext(stream)
+        except ProviderError as error:
+            record.failed(error)
+            yield error_chunk(error)
+        except (asyncio.CancelledError, GeneratorExit) as error:
+            record.failed(error, "cancelled")
+            raise
+        finally:
+            record.attempts += len(stream.attempts)
+            if stream.attempts:
+                record.provider = stream.attempts[-1].provider
+                record.model = stream.attempts[-1].model
+            if not ended:
+                record.usage = Usage(
+                    input_tokens=prompt_tokens, output_tokens=count_text("".join(text))
+                )
+                record.usage_estimated = True
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+                await _finish(record, on_done)
+
+    def list_models(self) -> ModelList:
+        return ModelList(
+            data=[ModelCard(id=m.id, owned_by=m.provider) for m in self.registry.list_models()]
+        )
+
+    async def aclose(self) -> None:
+        for relay in self.relays.values():
+            await relay.aclose()
+
+
+async def _finish(record: CallRecord, on_done: OnDone | None) -> None:
+    record.finish()
+    if on_done is not None:
+        await on_done(record)

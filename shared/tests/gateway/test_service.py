@@ -1,0 +1,148 @@
+"""The shared gateway: both paths, failover, and the call record every call leaves."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genai_shared.gateway.schemas import ChatCompletionRequest
+from genai_shared.gateway.service import CallRecord, Gateway
+from genai_shared.llm.errors import ProviderUnavailable, RateLimited
+from genai_shared.llm.http_errors import ProviderDown, ProviderRateLimited
+from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
+from genai_shared.llm.registry import ProviderRegistry
+from genai_shared.llm.relay import OpenAIRelay
+
+
+def _body(model: str, **extra) -> ChatCompletionRequest:
+    return ChatCompletionRequest.model_validate(
+        {"model": model, "messages": [{"role": "user", "content": "count on me"}], **extra}
+    )
+
+
+@pytest.fixture
+async def gateway(fake_upstream):
+    settings = fake_upstream.provider_settings(llm_fallbacks=["mock/echo-1"])
+    relays = {"openai": OpenAIRelay.for_provider("openai", settings)}
+    gateway = Gateway(ProviderRegistry.from_settings(settings), relays)
+    yield gateway
+    await gateway.aclose()
+    await gateway.registry.aclose()
+
+
+def _chunks(raw: list[bytes]) -> list[dict | str]:
+    out: list[dict | str] = []
+    for item in raw:
+        data = item.removeprefix(b"data: ").strip()
+        out.append("[DONE]" if data == b"[DONE]" else json.loads(data))
+    return out
+
+
+class TestComplete:
+    async def test_relayed(self, gateway):
+        record = CallRecord()
+        answer = await gateway.complete(_body("openai/gpt-4o-mini"), record)
+        assert answer["model"] == "openai/gpt-4o-mini"
+        assert answer["choices"][0]["message"]["content"] == "Echo: count on me"
+        assert (record.provider, record.model, record.outcome) == (
+            "openai",
+            "gpt-4o-mini",
+            "complete",
+        )
+        assert record.usage.input_tokens == answer["usage"]["prompt_tokens"]
+        assert record.latency_s is not None
+
+    async def test_translated(self, gateway):
+        record = CallRecord()
+        answer = await gateway.complete(_body("anthropic/claude-haiku-4-5"), record)
+        assert answer.choices[0].message.content == "Echo: count on me"
+        assert record.provider == "anthropic"
+        assert record.usage.output_tokens == answer.usage.completion_tokens > 0
+
+    async def test_relay_failure_falls_back(self, gateway):
+        record = CallRecord()
+        answer = await gateway.complete(_body("openai/gpt-4o-mini@fault=server_error"), record)
+        assert answer.choices[0].message.content == "Echo: count on me"
+        assert (record.provider, record.attempts) == ("mock", 2)
+
+    async def test_non_retriable_failure_is_raised_and_recorded(self, gateway):
+        record = CallRecord()
+        with pytest.raises(ProviderRateLimited):
+            await Gateway(
+                ProviderRegistry(
+                    {"mock": MockProvider(MockScript(error=RateLimited("x", provider="mock")))}
+                ),
+                {},
+            ).complete(_body("mock/echo-1"), record)
+        assert (record.outcome, record.error_type) == ("error", "RateLimited")
+
+
+class TestStream:
+    @pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "mock/echo-1"])
+    async def test_complete_stream_reports_once(self, gateway, model):
+        done: list[CallRecord] = []
+
+        async def on_done(record: CallRecord) -> None:
+            done.append(record)
+
+        stream = await gateway.open_stream(_body(model, stream=True), on_done=on_done)
+        chunks = _chunks([c async for c in stream])
+        assert chunks[-1] == "[DONE]"
+        [record] = done
+        assert record.outcome == "complete"
+        assert record.usage_estimated is False
+        assert record.usage.output_tokens > 0
+
+    async def test_broken_stream_ends_with_error_chunk_and_estimated_usage(self, gateway):
+        done: list[CallRecord] = []
+
+        async def on_done(record: CallRecord) -> None:
+            done.append(record)
+
+        stream = await gateway.open_stream(
+            _body("openai/gpt-4o-mini@fault=truncate_after=2", stream=True), on_done=on_done
+        )
+        chunks = _chunks([c async for c in stream])
+        assert "[DONE]" not in chunks
+        assert chunks[-1]["error"]["type"] == "ProviderDown"
+        [record] = done
+        assert (record.outcome, record.error_type) == ("error", "ProviderUnavailable")
+        assert record.usage_estimated is True
+        assert record.usage.input_tokens > 0
+
+    async def test_early_failure_raises_before_any_byte(self, gateway):
+        done: list[CallRecord] = []
+
+        async def on_done(record: CallRecord) -> None:
+            done.append(record)
+
+        down = MockProvider(MockScript(error=ProviderUnavailable("down", provider="mock")))
+        with pytest.raises(ProviderDown):
+            await Gateway(ProviderRegistry({"mock": down}), {}).open_stream(
+                _body("mock/echo-1", stream=True), on_done=on_done
+            )
+        [record] = done
+        assert (record.outcome, record.error_type) == ("error", "ProviderUnavailable")
+
+    async def test_a_consumer_that_leaves_is_recorded_as_cancelled(self, gateway):
+        done: list[CallRecord] = []
+
+        async def on_done(record: CallRecord) -> None:
+            done.append(record)
+
+        slow = MockProvider(MockScript(reply="a b c d e f g h", chunk_delay=0.01))
+        stream = await Gateway(ProviderRegistry({"mock": slow}), {}).open_stream(
+            _body("mock/echo-1", stream=True), on_done=on_done
+        )
+        await anext(stream)
+        await anext(stream)
+        await stream.aclose()
+        [record] = done
+        assert record.outcome == "cancelled"
+        assert record.usage_estimated is True
+        assert record.usage.output_tokens >= 1
+
+    async def test_models(self, gateway):
+        ids = {m.id for m in gateway.list_models().data}
+        assert {"mock/echo-1", "openai/gpt-4o-mini"} <= ids
