@@ -85,21 +85,3 @@ def make_conversation(
         return dict(response.json())
 
     return make
-
-
-def assert_error(response: httpx.Response, status: int, error_type: str) -> dict[str, Any]:
-    """The response is the standard error envelope with this status and type."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"type", "message", "details", "request_id"}
-    assert error["type"] == error_type
-    assert error["request_id"] == response.headers["x-request-id"]
-    assert "Traceback" not in response.text
-    return dict(error)
-
-
-@pytest.fixture
-def expect_error() -> Callable[[httpx.Response, int, str], dict[str, Any]]:
-    return assert_error

@@ -6,6 +6,7 @@ Fixtures every project's tests use:
 - ``postgres_url``: a throw-away PostgreSQL database for the test session (integration).
 - ``redis_client`` / ``fake_redis``: a real Redis (integration) or fakeredis.
 - ``asgi_client``: an ``httpx.AsyncClient`` talking to an app in-process, lifespan included.
+- ``expect_error``: asserts a response is the standard error envelope.
 
 Integration tests carry ``@pytest.mark.integration``. They run when ``GENAI_INTEGRATION=1``
 (``.ci/run`` and ``make test-integration`` set it); otherwise they are skipped with a
@@ -26,6 +27,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+
+from genai_shared.testing.assertions import assert_error
 
 pytest_plugins = ["genai_shared.testing.fake_upstream_fixtures"]
 
@@ -183,6 +186,12 @@ async def serve_in_process(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
+
+
+@pytest.fixture
+def expect_error() -> Callable[[httpx.Response, int, str], dict[str, Any]]:
+    """``expect_error(response, 404, "ConversationNotFound")``: the standard error envelope."""
+    return assert_error
 
 
 @pytest.fixture
