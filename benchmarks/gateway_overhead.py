@@ -55,6 +55,7 @@ class Run:
     ttfts: list[float]
     errors: int
     elapsed: float
+    cpu_ms_per_request: float | None = None
 
     @property
     def rps(self) -> float:
@@ -94,13 +95,22 @@ def wait_for_port(port: int, timeout: float = 60) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc), or 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def process(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+def process(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally, after the process
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     try:
         wait_for_port(port)
-        yield
+        yield proc.pid
     except Exception:
         log.seek(0)
         sys.stderr.write(log.read().decode(errors="replace")[-4000:])
@@ -147,6 +157,7 @@ async def measure(
     concurrency: int,
     requests: int,
     max_seconds: float,
+    pid: int = 0,
 ) -> Run:
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     latencies: list[float] = []
@@ -157,6 +168,7 @@ async def measure(
             await one_request(session, url, model, stream)
         queue = iter(range(requests))
         deadline = time.perf_counter() + max_seconds
+        cpu_before = cpu_seconds(pid) if pid else 0.0
         started = time.perf_counter()
 
         async def worker() -> None:
@@ -175,12 +187,14 @@ async def measure(
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return Run(label, concurrency, stream, latencies, ttfts, errors, elapsed)
+        cpu = (cpu_seconds(pid) - cpu_before) if pid else None
+    per_request = cpu * 1000 / len(latencies) if cpu and latencies else None
+    return Run(label, concurrency, stream, latencies, ttfts, errors, elapsed, per_request)
 
 
 def report(runs: list[Run]) -> None:
     header = f"{'run':<10}{'stream':<8}{'conc':>5}{'n':>7}{'err':>5}{'p50 ms':>9}{'p99 ms':>9}"
-    header += f"{'ttft50':>9}{'req/s':>9}"
+    header += f"{'ttft50':>9}{'req/s':>9}{'cpu ms/req':>12}"
     print(header)
     print("-" * len(header))
     for r in runs:
@@ -188,6 +202,7 @@ def report(runs: list[Run]) -> None:
         print(
             f"{r.label:<10}{'yes' if r.stream else 'no':<8}{r.concurrency:>5}{len(r.latencies):>7}"
             f"{r.errors:>5}{r.p50():9.2f}{r.p99():9.2f}{ttft}{r.rps:9.0f}"
+            + (f"{r.cpu_ms_per_request:12.3f}" if r.cpu_ms_per_request is not None else "")
         )
 
 
@@ -207,6 +222,9 @@ def compare(runs: list[Run]) -> dict[str, float]:
                 f"{added:7.2f} ms  p50 ratio {gateway.p50() / direct.p50():5.2f}x  "
                 f"req/s {gateway.rps:7.0f} vs {direct.rps:7.0f} ({gateway.rps / direct.rps:4.2f}x)"
             )
+            if gateway.cpu_ms_per_request:
+                line += f"  gateway cpu {gateway.cpu_ms_per_request:5.3f} ms/req"
+                line += f" (ceiling ~{1000 / gateway.cpu_ms_per_request:5.0f} req/s per core)"
             if stream:
                 added_ttft = gateway.ttft50() - direct.ttft50()
                 line += f"  added ttft {added_ttft:6.2f} ms"
@@ -249,7 +267,7 @@ async def main_async(args: argparse.Namespace) -> None:
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LOG_LEVEL": "WARNING",
     }
-    with process(upstream_cmd, upstream_port, env=env):
+    with process(upstream_cmd, upstream_port, env=env) as upstream_pid:
         direct_url = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
         gateway_port = free_port()
         gateway_env = {
@@ -264,7 +282,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 args.gateway_url.rstrip("/") + "/chat/completions",
                 args.gateway_model,
             )
-            context = contextmanager(lambda: iter([None]))()
+            context = contextmanager(lambda: iter([0]))()
         else:
             gateway_url = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
             gateway_model = f"openai/{args.model}"
@@ -288,24 +306,24 @@ async def main_async(args: argparse.Namespace) -> None:
                 "httptools",
             ]
             context = process(cmd, gateway_port, env=gateway_env)
-        with context:
+        with context as gateway_pid:
             for stream in (False, True):
                 for conc in args.concurrency:
-                    for label, url, model in (
-                        ("direct", direct_url, args.model),
-                        ("gateway", gateway_url, gateway_model),
+                    for label, url, model, pid in (
+                        ("direct", direct_url, args.model, upstream_pid),
+                        ("gateway", gateway_url, gateway_model, gateway_pid),
                     ):
-                        runs.append(
-                            await measure(
-                                label,
-                                url,
-                                model,
-                                stream=stream,
-                                concurrency=conc,
-                                requests=args.requests,
-                                max_seconds=args.max_seconds,
-                            )
+                        run = await measure(
+                            label,
+                            url,
+                            model,
+                            stream=stream,
+                            concurrency=conc,
+                            requests=args.requests,
+                            max_seconds=args.max_seconds,
+                            pid=pid,
                         )
+                        runs.append(run)
     report(runs)
     check_targets(compare(runs))
 

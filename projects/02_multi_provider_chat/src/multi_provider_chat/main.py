@@ -76,8 +76,9 @@ def create_app(
     api.include_router(users_router)
     api.include_router(chat_router)
     api.include_router(providers_router)
-    app.include_router(api)
+    # The gateway first: it is the hot path, and routes are matched in order.
     app.include_router(gateway_router)
+    app.include_router(api)
     return app
 
 
