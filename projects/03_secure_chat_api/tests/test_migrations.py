@@ -14,9 +14,19 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from secure_chat_api.core.database import Base
+from secure_chat_api.main import create_app  # noqa: F401 - registers every table on Base
 
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
-TABLES = {"user", "conversation", "message"}
+TABLES = {
+    "user",
+    "refresh_token",
+    "api_key",
+    "conversation",
+    "message",
+    "usage_record",
+    "user_spend",
+    "idempotency_key",
+}
 
 
 def _config(url: str) -> Config:

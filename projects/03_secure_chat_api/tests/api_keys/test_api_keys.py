@@ -41,6 +41,7 @@ class TestCreate:
         ],
         ids=["empty-name", "no-scopes", "unknown-scope", "expired", "user-id", "key-hash"],
     )
+    @pytest.mark.sqlite_only
     async def test_invalid_body_is_422(self, client, expect_error, body):
         expect_error(await client.post(KEYS, json=body), 422, "ValidationError")
 
@@ -129,9 +130,7 @@ class TestAtRest:
         assert len(row.key_hash) == 64
         assert int(row.key_hash, 16) >= 0  # hex
 
-    async def test_the_stored_hash_is_not_a_credential(
-        self, app, anon, make_api_key, expect_error
-    ):
+    async def test_the_stored_hash_is_not_a_credential(self, app, anon, make_api_key, expect_error):
         created = await make_api_key()
         async with app.state.db.sessionmaker() as session:
             row = await session.scalar(select(ApiKey))

@@ -122,6 +122,7 @@ class TestRejected:
             ({"content": "x", "base_url": "http://evil"}, "ValidationError"),
         ],
     )
+    @pytest.mark.sqlite_only
     async def test_nothing_is_stored(self, client, chat_path, expect_error, body, error_type):
         response = await client.post(f"{chat_path}/chat", json=body)
         expect_error(response, 422, error_type)

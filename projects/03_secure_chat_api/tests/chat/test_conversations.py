@@ -31,6 +31,7 @@ class TestCreate:
         ],
         ids=["empty-title", "long-title", "metadata-not-object", "unknown-field", "user-id"],
     )
+    @pytest.mark.sqlite_only
     async def test_invalid_body_is_422(self, client, expect_error, patch):
         body = {"title": "ok", **patch}
         expect_error(await client.post("/api/v1/conversations", json=body), 422, "ValidationError")
@@ -84,11 +85,13 @@ class TestList:
         assert [c["title"] for c in second["items"]] == ["old1", "old0"]
 
     @pytest.mark.parametrize("limit", [0, 101, -1, "many"])
+    @pytest.mark.sqlite_only
     async def test_limit_out_of_range_is_422(self, client, expect_error, limit):
         response = await client.get("/api/v1/conversations", params={"limit": limit})
         expect_error(response, 422, "ValidationError")
 
     @pytest.mark.parametrize("cursor", ["garbage", "bm90LWpzb24", "WyJ4IiwgInkiXQ"])
+    @pytest.mark.sqlite_only
     async def test_bad_cursor_is_422(self, client, expect_error, cursor):
         response = await client.get("/api/v1/conversations", params={"cursor": cursor})
         expect_error(response, 422, "InvalidCursor")

@@ -47,6 +47,7 @@ class TestCreate:
             "no-role",
         ],
     )
+    @pytest.mark.sqlite_only
     async def test_invalid_message_is_422(self, client, conversation_path, expect_error, body):
         expect_error(await client.post(conversation_path, json=body), 422, "ValidationError")
 

@@ -32,9 +32,9 @@ from genai_shared.llm.tokens import count_text
 from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEvent
 from genai_shared.testing.live_server import live_server
 from secure_chat_api.chat.models import Message
-from secure_chat_api.usage.models import UsageRecord, UserSpend
 from secure_chat_api.core.database import Base
 from secure_chat_api.main import create_app
+from secure_chat_api.usage.models import UsageRecord, UserSpend
 
 LONG_REPLY = " ".join(f"word{i}" for i in range(400))
 

@@ -8,10 +8,12 @@ SDK -> fake OpenAI / Anthropic server and back, in both wire formats. The SDK's
 
 from __future__ import annotations
 
-import openai
-import pytest
+import asyncio
+from contextlib import contextmanager
 
 import httpx
+import openai
+import pytest
 from sqlalchemy import select
 
 from genai_shared.db.session import Database
@@ -34,25 +36,29 @@ class Gateway(str):
     database_url: str
 
 
-async def _serve(settings):
-    db = Database(settings.database_url)
-    async with db.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    await db.dispose()
+@contextmanager
+def _serve(settings):
+    """Serve the app on a socket with its tables, a user and an API key (once per module)."""
+
+    async def create_tables() -> None:
+        db = Database(settings.database_url)
+        async with db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        await db.dispose()
+
+    asyncio.run(create_tables())
     with live_server(create_app(settings)) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        with httpx.Client(base_url=url, timeout=10) as client:
             email, password = "gw@example.com", "a long enough password"
             body = {"email": email, "display_name": "G", "password": password}
-            assert (await client.post("/api/v1/auth/signup", json=body)).status_code == 201
-            tokens = (
-                await client.post(
-                    "/api/v1/auth/login", data={"username": email, "password": password}
-                )
-            ).json()
-            key = await client.post(
+            assert client.post("/api/v1/auth/signup", json=body).status_code == 201
+            login = client.post(
+                "/api/v1/auth/login", data={"username": email, "password": password}
+            )
+            key = client.post(
                 "/api/v1/api-keys",
                 json={"name": "sdk"},
-                headers={"Authorization": f"Bearer {tokens['access_token']}"},
+                headers={"Authorization": f"Bearer {login.json()['access_token']}"},
             )
         gateway = Gateway(url)
         gateway.api_key = key.json()["key"]
@@ -60,19 +66,25 @@ async def _serve(settings):
         yield gateway
 
 
-@pytest.fixture
-async def default_gateway(sqlite_url, settings_factory):
+def _sqlite_url(tmp_path_factory) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('gateway')}/gateway.db"
+
+
+@pytest.fixture(scope="module")
+def default_gateway(tmp_path_factory, settings_factory):
     """Project 03 on embedded defaults: no provider configured, the mock answers."""
-    async for gateway in _serve(settings_factory(database_url=sqlite_url)):
+    with _serve(settings_factory(database_url=_sqlite_url(tmp_path_factory))) as gateway:
         yield gateway
 
 
-@pytest.fixture
-async def upstream_gateway(sqlite_url, fake_upstream, settings_factory):
+@pytest.fixture(scope="module")
+def upstream_gateway(tmp_path_factory, fake_upstream, settings_factory):
     """Project 03 with OpenAI, Anthropic and OpenRouter all pointed at the fake upstream."""
     provider_settings = fake_upstream.provider_settings()
-    settings = settings_factory(database_url=sqlite_url, **provider_settings.model_dump())
-    async for gateway in _serve(settings):
+    settings = settings_factory(
+        database_url=_sqlite_url(tmp_path_factory), **provider_settings.model_dump()
+    )
+    with _serve(settings) as gateway:
         yield gateway
 
 
@@ -124,8 +136,12 @@ class TestOnEmbeddedDefaults:
 
     async def test_the_call_is_in_the_ledger(self, default_gateway):
         async with _client(default_gateway) as client:
-            reply = await client.chat.completions.create(model="mock/echo-1", messages=MESSAGES)
-        (row,) = await _ledger(default_gateway)
+            raw = await client.chat.completions.with_raw_response.create(
+                model="mock/echo-1", messages=MESSAGES
+            )
+        reply = raw.parse()
+        request_id = raw.headers["x-request-id"]
+        (row,) = [r for r in await _ledger(default_gateway) if r.request_id == request_id]
         assert (row.route, row.status, row.provider, row.model) == (
             "gateway",
             "complete",

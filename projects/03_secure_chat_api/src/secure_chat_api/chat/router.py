@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -242,7 +243,8 @@ async def chat(
         result = await completion.complete_turn(turn)
     except BaseException:
         if claim is not None:
-            await idempotency.release(db=request.app.state.db, claim=claim)
+            with anyio.CancelScope(shield=True):
+                await idempotency.release(db=request.app.state.db, claim=claim)
         raise
     if claim is not None:
         await idempotency.finish(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -106,7 +107,8 @@ async def chat_completions(
         result = await service.complete(meter, chat_request, body.model)
     except BaseException:
         if claim is not None:
-            await idempotency.release(db=request.app.state.db, claim=claim)
+            with anyio.CancelScope(shield=True):
+                await idempotency.release(db=request.app.state.db, claim=claim)
         raise
     if claim is not None:
         await idempotency.finish(
