@@ -87,3 +87,17 @@ def test_compose_publishes_ports_on_loopback_only():
     for name, service in _compose_config()["services"].items():
         for port in service.get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+
+
+def test_each_project_has_its_own_database():
+    services = _compose_config()["services"]
+    urls = {
+        name: service["environment"]["DATABASE_URL"]
+        for name, service in services.items()
+        if "build" in service
+    }
+    names = {url.rsplit("/", 1)[1] for url in urls.values()}
+    assert len(names) == len(urls), f"projects share a database: {urls}"
+    init = (REPO / "docker" / "postgres" / "init-databases.sql").read_text()
+    for name in names:
+        assert f"CREATE DATABASE {name};" in init

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MAIN_PROJECT = REPO / "projects" / "02_multi_provider_chat"
+MAIN_PROJECT = REPO / "projects" / "03_secure_chat_api"
 
 
 def _free_port() -> int:
@@ -54,7 +54,7 @@ def served_main(tmp_path):
     )
     assert migrate.returncode == 0, migrate.stderr
     server = subprocess.Popen(
-        [sys.executable, "-c", "from multi_provider_chat.main import run; run()"],
+        [sys.executable, "-c", "from secure_chat_api.main import run; run()"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -84,17 +84,26 @@ def test_main_project_serves_the_whole_flow_on_defaults(served_main):
         ready = client.get("/health/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"]["database"]["status"] == "ok"
+        assert client.get("/api/v1/conversations").status_code == 401
 
-        user = client.post("/api/v1/users", json={"email": "e2e@example.com", "display_name": "E"})
-        assert user.status_code == 201
-        conversation = client.post(
-            "/api/v1/conversations", json={"user_id": user.json()["id"], "title": "e2e"}
+        signup = client.post(
+            "/api/v1/auth/signup",
+            json={"email": "e2e@example.com", "display_name": "E", "password": "correct horse 42"},
         )
-        assert conversation.status_code == 201
+        assert signup.status_code == 201, signup.text
+        login = client.post(
+            "/api/v1/auth/login",
+            data={"username": "e2e@example.com", "password": "correct horse 42"},
+        )
+        assert login.status_code == 200, login.text
+        client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+
+        conversation = client.post("/api/v1/conversations", json={"title": "e2e"})
+        assert conversation.status_code == 201, conversation.text
         path = f"/api/v1/conversations/{conversation.json()['id']}"
 
         turn = client.post(f"{path}/chat", json={"content": "hello"})
-        assert turn.status_code == 201
+        assert turn.status_code == 201, turn.text
         assert turn.json()["assistant_message"]["content"] == "Echo: hello"
 
         streamed = client.post(f"{path}/chat", json={"content": "again", "stream": True})
@@ -109,4 +118,6 @@ def test_main_project_serves_the_whole_flow_on_defaults(served_main):
             json={"model": "mock/echo-1", "messages": [{"role": "user", "content": "hey"}]},
         )
         assert gateway.json()["choices"][0]["message"]["content"] == "Echo: hey"
+        usage = client.get("/api/v1/usage")
+        assert usage.status_code == 200, usage.text
         assert client.get("/docs").status_code == 200

@@ -14,6 +14,7 @@ from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused outside dev
+MIN_SECRET_KEY_LENGTH = 32
 Environment = Literal["development", "test", "staging", "production"]
 
 
@@ -59,6 +60,23 @@ class BaseAppSettings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        # `SECRET_KEY=` (compose's ${SECRET_KEY:-}) means "not set", never "an empty key".
+        return DEFAULT_SECRET_KEY if value in ("", None) else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_is_long_enough(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret != DEFAULT_SECRET_KEY and len(secret) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return value
 
     @field_validator("redis_url", mode="before")
     @classmethod

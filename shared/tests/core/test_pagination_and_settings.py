@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from genai_shared.db.pagination import InvalidCursor, decode_cursor, encode_cursor, split_page
-from genai_shared.settings import BaseAppSettings, normalize_database_url
+from genai_shared.settings import DEFAULT_SECRET_KEY, BaseAppSettings, normalize_database_url
 
 
 def test_cursor_round_trip_is_opaque_and_exact():
@@ -47,7 +47,7 @@ def test_database_url_normalisation(given, expected):
 
 
 def test_secret_key_is_hidden_in_repr():
-    settings = BaseAppSettings(_env_file=None, secret_key="top-secret-value")
+    settings = BaseAppSettings(_env_file=None, secret_key="top-secret-value-" * 3)
     assert "top-secret-value" not in repr(settings)
     assert "top-secret-value" not in str(settings.model_dump())
 
@@ -63,3 +63,13 @@ def test_empty_redis_url_means_no_redis(monkeypatch):
     settings = BaseAppSettings(_env_file=None)
     assert settings.redis_url is None
     assert settings.log_level == "DEBUG"
+
+
+def test_empty_secret_key_means_unset_and_short_ones_are_refused(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "")
+    assert BaseAppSettings(_env_file=None).secret_key.get_secret_value() == DEFAULT_SECRET_KEY
+    with pytest.raises(ValueError, match="SECRET_KEY"):
+        BaseAppSettings(_env_file=None, environment="production")  # empty: still the dev key
+    with pytest.raises(ValueError, match="at least 32"):
+        BaseAppSettings(_env_file=None, secret_key="short")
+    assert BaseAppSettings(_env_file=None, secret_key="k" * 32)
