@@ -34,6 +34,7 @@ from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import FallbackStream
+from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.pricing import cost_usd
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.tokens import count_messages, count_text
@@ -46,7 +47,6 @@ from secure_chat_api.chat.models import Conversation, Message, MessageRole, Mess
 from secure_chat_api.chat.schemas import ChatTurnRequest, ChatTurnResponse, MessagePublic
 from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
-from secure_chat_api.llm.exceptions import to_app_error
 from secure_chat_api.llm.fallback import TrackedChain, tracked_chain
 from secure_chat_api.usage import service as usage_service
 from secure_chat_api.usage.exceptions import BudgetExceeded

@@ -9,6 +9,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
+from genai_shared.llm import http_errors as llm_errors
 from genai_shared.web.errors import UnprocessableEntity, error_responses
 from genai_shared.web.request_id import current_request_id
 from genai_shared.web.sse import EventStreamResponse
@@ -35,7 +36,6 @@ from secure_chat_api.idempotency.exceptions import (
     IdempotencyNotForStreams,
     IdempotentRequestInProgress,
 )
-from secure_chat_api.llm import exceptions as llm_errors
 from secure_chat_api.llm.dependencies import RegistryDep
 from secure_chat_api.usage.exceptions import BudgetExceeded
 

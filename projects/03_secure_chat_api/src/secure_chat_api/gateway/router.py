@@ -13,20 +13,20 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from genai_shared.gateway.schemas import ChatCompletion, ChatCompletionRequest, ModelList
+from genai_shared.llm import http_errors as llm_errors
 from genai_shared.web.errors import UnprocessableEntity, error_responses
 from genai_shared.web.request_id import current_request_id
 from genai_shared.web.sse import EventStreamResponse
 from secure_chat_api.auth.dependencies import PrincipalDep
 from secure_chat_api.core.config import Settings
 from secure_chat_api.gateway import service
-from secure_chat_api.gateway.schemas import ChatCompletion, ChatCompletionRequest, ModelList
 from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.idempotency.exceptions import (
     IdempotencyKeyReused,
     IdempotencyNotForStreams,
     IdempotentRequestInProgress,
 )
-from secure_chat_api.llm import exceptions as llm_errors
 from secure_chat_api.llm.dependencies import RegistryDep
 from secure_chat_api.usage.exceptions import BudgetExceeded
 

@@ -11,15 +11,7 @@ from typing import Any
 import anyio
 
 from genai_shared.db.session import Database
-from genai_shared.llm.errors import ProviderError
-from genai_shared.llm.fallback import FallbackStream
-from genai_shared.llm.registry import ProviderRegistry
-from genai_shared.llm.tokens import count_messages, count_text
-from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEnd, TextDelta, Usage
-from secure_chat_api.auth.dependencies import Principal
-from secure_chat_api.core.database import transaction
-from secure_chat_api.core.metrics import Metrics
-from secure_chat_api.gateway.schemas import (
+from genai_shared.gateway.schemas import (
     AssistantMessage,
     ChatCompletion,
     ChatCompletionRequest,
@@ -30,7 +22,15 @@ from secure_chat_api.gateway.schemas import (
     ModelList,
     ToolCallIn,
 )
-from secure_chat_api.llm.exceptions import to_app_error
+from genai_shared.llm.errors import ProviderError
+from genai_shared.llm.fallback import FallbackStream
+from genai_shared.llm.http_errors import to_app_error
+from genai_shared.llm.registry import ProviderRegistry
+from genai_shared.llm.tokens import count_messages, count_text
+from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEnd, TextDelta, Usage
+from secure_chat_api.auth.dependencies import Principal
+from secure_chat_api.core.database import transaction
+from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.llm.fallback import tracked_chain
 from secure_chat_api.usage import service as usage_service
 from secure_chat_api.usage.exceptions import BudgetExceeded

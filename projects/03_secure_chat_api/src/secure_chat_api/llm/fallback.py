@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import Attempt, FallbackChain, Target
+from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.registry import ProviderRegistry
-from secure_chat_api.llm.exceptions import to_app_error
 
 
 class TrackedChain(FallbackChain):

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from secure_chat_api.llm import service
+from genai_shared.llm.catalog import ProvidersResponse, describe_providers
 from secure_chat_api.llm.dependencies import RegistryDep
-from secure_chat_api.llm.schemas import ProvidersResponse
 
 router = APIRouter(prefix="/providers", tags=["providers"])
 
@@ -12,4 +11,4 @@ router = APIRouter(prefix="/providers", tags=["providers"])
 @router.get("", response_model=ProvidersResponse)
 async def list_providers(request: Request, registry: RegistryDep) -> ProvidersResponse:
     """Configured providers and their models, and whether each has credentials (never the keys)."""
-    return service.describe_providers(registry=registry, settings=request.app.state.settings)
+    return describe_providers(registry=registry, settings=request.app.state.settings)

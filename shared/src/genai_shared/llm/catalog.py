@@ -1,12 +1,29 @@
-"""What the configured providers are, for people and for /v1/models. Keys are never shown."""
+"""What the configured providers are, for people (``/api/v1/providers``) and for ``/v1/models``.
+
+Keys are never shown, nor any ``user:password@`` part of a base URL.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
 from genai_shared.llm.registry import PROVIDER_PREFIXES, ProviderRegistry
-from multi_provider_chat.core.config import Settings
-from multi_provider_chat.llm.schemas import ProviderInfo, ProvidersResponse
+from genai_shared.llm.settings import ProviderSettings
+from genai_shared.schemas import CustomModel
+
+
+class ProviderInfo(CustomModel):
+    name: str
+    configured: bool
+    has_credentials: bool
+    base_url: str | None
+    models: list[str]
+
+
+class ProvidersResponse(CustomModel):
+    default_model: str
+    fallbacks: list[str]
+    providers: list[ProviderInfo]
 
 
 def _without_userinfo(url: str | None) -> str | None:
@@ -19,7 +36,7 @@ def _without_userinfo(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _credentials(settings: Settings) -> dict[str, tuple[bool, str | None]]:
+def _credentials(settings: ProviderSettings) -> dict[str, tuple[bool, str | None]]:
     return {
         "openai": (settings.openai_api_key is not None, settings.openai_base_url),
         "anthropic": (settings.anthropic_api_key is not None, settings.anthropic_base_url),
@@ -39,7 +56,9 @@ def _credentials(settings: Settings) -> dict[str, tuple[bool, str | None]]:
     }
 
 
-def describe_providers(*, registry: ProviderRegistry, settings: Settings) -> ProvidersResponse:
+def describe_providers(
+    *, registry: ProviderRegistry, settings: ProviderSettings
+) -> ProvidersResponse:
     """Every provider we can route to, whether it is configured, and its models."""
     models_by_provider: dict[str, list[str]] = {}
     for model in registry.list_models():
