@@ -221,3 +221,21 @@ class TestStream:
 
         with pytest.raises(StopAsyncIteration):
             await anext(stream)
+
+
+async def test_on_attempt_sees_every_attempt_even_when_the_chain_fails():
+    seen = []
+    failing = MockProvider(MockScript(error=ProviderUnavailable("down", provider="mock")))
+    chain = FallbackChain(
+        [Target(failing, "echo-1"), Target(failing, "echo-1")],
+        sleep=_no_sleep,
+        on_attempt=seen.append,
+    )
+    request = ChatRequest(model="echo-1", messages=[ChatMessage(role="user", content="hi")])
+    with pytest.raises(ProviderUnavailable):
+        await chain.complete(request)
+    assert [a.error_type for a in seen] == ["ProviderUnavailable", "ProviderUnavailable"]
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None

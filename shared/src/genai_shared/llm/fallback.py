@@ -72,10 +72,14 @@ class FallbackChain:
         backoff_base: float = 0.25,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
     ) -> None:
+        """``on_attempt`` sees every attempt as it ends, failed or not (for usage ledgers:
+        a call that fails over leaves one record per provider it reached)."""
         if not targets:
             raise ValueError("a fallback chain needs at least one target")
         self.targets = list(targets)
+        self.on_attempt = on_attempt
         self.max_retry_wait = max_retry_wait
         self.backoff_base = backoff_base
         self._sleep = sleep
@@ -119,6 +123,8 @@ class FallbackChain:
             attempt.duration_s,
             extra=_log_fields(attempt, index),
         )
+        if self.on_attempt is not None:
+            self.on_attempt(attempt)
         return attempt
 
     def _succeeded(self, index: int, target: Target, started: float, waited: float) -> Attempt:
@@ -136,6 +142,8 @@ class FallbackChain:
             attempt.duration_s,
             extra=_log_fields(attempt, index),
         )
+        if self.on_attempt is not None:
+            self.on_attempt(attempt)
         return attempt
 
     async def _before_next(self, index: int, target: Target, error: ProviderError) -> float:

@@ -1,14 +1,14 @@
 """A fallback chain that remembers every attempt, including those of a call that failed.
 
-``FallbackChain.complete`` raises the last error and drops its attempt list; the usage
-ledger needs a row for every provider call, so this subclass records each attempt as
-the chain reports it (its ``_failed`` / ``_succeeded`` hooks, used by streams too).
+``FallbackChain.complete`` raises the last error; the usage ledger needs a row for every
+provider call, so this chain collects each attempt through the public ``on_attempt``
+hook (which streams report to as well).
 """
 
 from __future__ import annotations
 
 from genai_shared.llm.errors import ProviderError
-from genai_shared.llm.fallback import Attempt, FallbackChain, Target
+from genai_shared.llm.fallback import Attempt, FallbackChain
 from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.registry import ProviderRegistry
 
@@ -23,18 +23,7 @@ class TrackedChain(FallbackChain):
             rng=chain._rng,
         )
         self.attempts: list[Attempt] = []
-
-    def _failed(
-        self, index: int, target: Target, error: ProviderError, started: float, waited: float
-    ) -> Attempt:
-        attempt = super()._failed(index, target, error, started, waited)
-        self.attempts.append(attempt)
-        return attempt
-
-    def _succeeded(self, index: int, target: Target, started: float, waited: float) -> Attempt:
-        attempt = super()._succeeded(index, target, started, waited)
-        self.attempts.append(attempt)
-        return attempt
+        self.on_attempt = self.attempts.append
 
     def final_index(self, *, interrupted: bool) -> int:
         """Index of the target called last.
