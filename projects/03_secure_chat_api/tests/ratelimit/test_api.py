@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 
 import pytest
 
@@ -76,7 +76,7 @@ async def test_login_is_limited_per_client(settings_factory, sqlite_url, asgi_cl
 
 
 class TestRedisDown:
-    """Chat fails closed (503), the rest fails open; both are counted and logged, fast."""
+    """Chat fails closed (503), the rest fails open; both are counted and logged, never hang."""
 
     @pytest.fixture
     def settings(self, sqlite_url, settings_factory):
@@ -90,9 +90,10 @@ class TestRedisDown:
         self, client, chat_path, expect_error, caplog
     ):
         caplog.set_level(logging.WARNING, logger="secure_chat_api")
-        started = time.monotonic()
-        response = await client.post(chat_path, json={"content": "hi"})
-        assert time.monotonic() - started < 3
+        # A hang guard, not a speed target: every Redis call has a timeout, so the request
+        # must come back; how fast is for `make bench`, not for a unit test.
+        async with asyncio.timeout(30):
+            response = await client.post(chat_path, json={"content": "hi"})
         expect_error(response, 503, "RateLimiterUnavailable")
         assert response.headers["retry-after"] == "5"
         assert (await client.get("/api/v1/conversations")).status_code == 200
