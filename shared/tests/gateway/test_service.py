@@ -146,3 +146,14 @@ class TestStream:
     async def test_models(self, gateway):
         ids = {m.id for m in gateway.list_models().data}
         assert {"mock/echo-1", "openai/gpt-4o-mini"} <= ids
+
+
+def test_chains_are_reused_and_the_cache_is_bounded(monkeypatch):
+    gateway = Gateway(ProviderRegistry({}), {})
+    monkeypatch.setattr(Gateway, "CHAIN_CACHE_SIZE", 3)
+    first = gateway._chain("mock/echo-1")
+    assert gateway._chain("mock/echo-1") is first
+    for i in range(5):
+        gateway._chain(f"mock/m{i}")
+    assert len(gateway._chains) == 3
+    assert "mock/echo-1" not in gateway._chains

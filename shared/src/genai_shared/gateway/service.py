@@ -22,6 +22,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -130,15 +131,30 @@ def error_chunk(error: ProviderError) -> bytes:
 class Gateway:
     """The OpenAI-compatible service over a registry and the relays of OpenAI-format upstreams."""
 
+    CHAIN_CACHE_SIZE = 256
+
     def __init__(self, registry: ProviderRegistry, relays: Mapping[str, OpenAIRelay]) -> None:
         self.registry = registry
         self.relays = dict(relays)
+        self._chains: OrderedDict[str, FallbackChain] = OrderedDict()
 
     def _chain(self, model: str) -> FallbackChain:
+        """The model's fallback chain, built once (chains keep no per-call state).
+
+        Bounded, least recently used first out: model names come from callers.
+        """
+        chain = self._chains.get(model)
+        if chain is not None:
+            self._chains.move_to_end(model)
+            return chain
         try:
-            return self.registry.fallback_chain(model)
+            chain = self.registry.fallback_chain(model)
         except ProviderError as error:
             raise to_app_error(error) from error
+        self._chains[model] = chain
+        if len(self._chains) > self.CHAIN_CACHE_SIZE:
+            self._chains.popitem(last=False)
+        return chain
 
     @staticmethod
     def _rest_of(chain: FallbackChain) -> FallbackChain | None:
@@ -206,7 +222,12 @@ class Gateway:
         the client leaving), with the record filled in; it is shielded from cancellation.
         """
         record = record or CallRecord()
-        prompt_tokens = count_messages(to_chat_request(body).messages)
+
+        def prompt_tokens() -> int:
+            # Counted only when the provider never reports usage (a broken or abandoned
+            # stream): tokenizing every prompt up front would cost each request ~0.3 ms.
+            return count_messages(to_chat_request(body).messages)
+
         chain = self._chain(body.model)
         target = chain.targets[0]
         relay = self.relays.get(target.provider.name)
@@ -242,7 +263,11 @@ class Gateway:
         )
 
     async def _relayed(
-        self, stream: RelayStream, record: CallRecord, prompt_tokens: int, on_done: OnDone | None
+        self,
+        stream: RelayStream,
+        record: CallRecord,
+        prompt_tokens: Callable[[], int],
+        on_done: OnDone | None,
     ) -> AsyncIterator[bytes]:
         try:
             async for chunk in stream:
@@ -257,7 +282,7 @@ class Gateway:
         finally:
             if record.outcome != "complete" or stream.usage is None:
                 record.usage = stream.usage or Usage(
-                    input_tokens=prompt_tokens, output_tokens=count_text(stream.text)
+                    input_tokens=prompt_tokens(), output_tokens=count_text(stream.text)
                 )
                 record.usage_estimated = stream.usage is None
             with anyio.CancelScope(shield=True):
@@ -271,7 +296,7 @@ class Gateway:
         model: str,
         include_usage: bool,
         record: CallRecord,
-        prompt_tokens: int,
+        prompt_tokens: Callable[[], int],
         on_done: OnDone | None,
     ) -> AsyncIterator[bytes]:
         """OpenAI's chunk sequence: role, content deltas, finish, optional usage, ``[DONE]``."""
@@ -322,7 +347,7 @@ class Gateway:
                 record.model = stream.attempts[-1].model
             if not ended:
                 record.usage = Usage(
-                    input_tokens=prompt_tokens, output_tokens=count_text("".join(text))
+                    input_tokens=prompt_tokens(), output_tokens=count_text("".join(text))
                 )
                 record.usage_estimated = True
             with anyio.CancelScope(shield=True):
