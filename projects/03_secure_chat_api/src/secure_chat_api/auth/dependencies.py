@@ -61,7 +61,7 @@ class Principal:
         return self.user.id
 
 
-def get_security(request: Request) -> Security:
+async def get_security(request: Request) -> Security:
     security: Security = request.app.state.security
     return security
 

@@ -26,7 +26,7 @@ async def owned_conversation(
     return conversation
 
 
-def conversations_cache(request: Request, cache: CacheDep) -> RecentConversationsCache:
+async def conversations_cache(request: Request, cache: CacheDep) -> RecentConversationsCache:
     return recent_conversations_cache(
         cache, ttl_seconds=request.app.state.settings.cache_ttl_seconds
     )

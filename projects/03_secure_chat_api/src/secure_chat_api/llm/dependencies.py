@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from genai_shared.llm.registry import ProviderRegistry
 
 
-def get_registry(request: Request) -> ProviderRegistry:
+async def get_registry(request: Request) -> ProviderRegistry:
     registry: ProviderRegistry = request.app.state.llm
     return registry
 
