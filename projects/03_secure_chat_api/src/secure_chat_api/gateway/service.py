@@ -1,33 +1,33 @@
-"""Translate between the OpenAI wire format and the provider layer, both ways."""
+"""The metered gateway: the shared OpenAI rendering, with a budget and a ledger around it.
+
+The wire format and its rendering are ``genai_shared.gateway``'s; what this project adds
+is the money: the worst-case cost is reserved before the call, and every provider
+attempt (fallbacks included) is settled into the usage ledger however the call ends.
+"""
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 
 from genai_shared.db.session import Database
-from genai_shared.gateway.schemas import (
-    AssistantMessage,
-    ChatCompletion,
-    ChatCompletionRequest,
-    Choice,
-    CompletionUsage,
-    FunctionCall,
-    ModelCard,
-    ModelList,
-    ToolCallIn,
+from genai_shared.gateway.schemas import ChatCompletion, ChatCompletionRequest, ModelList
+from genai_shared.gateway.service import (
+    Gateway,
+    completion_id,
+    error_chunk,
+    sse_data,
+    to_chat_completion,
 )
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import FallbackStream
 from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.tokens import count_messages, count_text
-from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEnd, TextDelta, Usage
+from genai_shared.llm.types import ChatRequest, StreamEnd, TextDelta, Usage
 from secure_chat_api.auth.dependencies import Principal
 from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
@@ -48,33 +48,6 @@ def to_chat_request(body: ChatCompletionRequest, default_max_tokens: int) -> Cha
         temperature=body.temperature,
         stop=body.stop_list(),
         tools=[t.to_spec() for t in body.tools] if body.tools else None,
-    )
-
-
-def completion_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex}"
-
-
-def to_chat_completion(reply: ChatResponse, model: str) -> ChatCompletion:
-    tool_calls = [
-        ToolCallIn(id=c.id, function=FunctionCall(name=c.name, arguments=c.arguments))
-        for c in reply.tool_calls
-    ]
-    return ChatCompletion(
-        id=completion_id(),
-        created=int(time.time()),
-        model=model,
-        choices=[
-            Choice(
-                message=AssistantMessage(content=reply.content, tool_calls=tool_calls or None),
-                finish_reason=reply.finish_reason,
-            )
-        ],
-        usage=CompletionUsage(
-            prompt_tokens=reply.usage.input_tokens,
-            completion_tokens=reply.usage.output_tokens,
-            total_tokens=reply.usage.total,
-        ),
     )
 
 
@@ -144,10 +117,6 @@ async def complete(meter: Meter, request: ChatRequest, model: str) -> ChatComple
     return to_chat_completion(result.response, model)
 
 
-def _data(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
-
-
 async def open_stream(
     meter: Meter, request: ChatRequest, body: ChatCompletionRequest
 ) -> AsyncIterator[bytes]:
@@ -188,7 +157,7 @@ async def _chunks(
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return _data({**base, "choices": [choice]})
+        return sse_data({**base, "choices": [choice]})
 
     try:
         yield chunk({"role": "assistant", "content": ""})
@@ -207,7 +176,7 @@ async def _chunks(
                         "completion_tokens": event.usage.output_tokens,
                         "total_tokens": event.usage.total,
                     }
-                    yield _data({**base, "choices": [], "usage": usage})
+                    yield sse_data({**base, "choices": [], "usage": usage})
                 yield b"data: [DONE]\n\n"
                 return
             event = await anext(stream)
@@ -219,10 +188,7 @@ async def _chunks(
                 usage_estimated=True,
                 error_type=type(error).__name__,
             )
-        app_error = to_app_error(error)
-        yield _data(
-            {"error": {"message": app_error.message, "type": app_error.error_type, "code": None}}
-        )
+        yield error_chunk(error)
     except BaseException:
         if not meter.settled:
             await _settle_interrupted(meter, request, "".join(parts))
@@ -233,4 +199,4 @@ async def _chunks(
 
 
 def list_models(registry: ProviderRegistry) -> ModelList:
-    return ModelList(data=[ModelCard(id=m.id, owned_by=m.provider) for m in registry.list_models()])
+    return Gateway(registry, {}).list_models()
