@@ -16,6 +16,9 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from genai_shared.web.errors import UnprocessableEntity
 
@@ -71,3 +74,33 @@ def split_page(rows: list[Any], limit: int) -> tuple[list[Any], str | None]:
     page = rows[:limit]
     last = page[-1]
     return page, encode_cursor(last.created_at, last.id)
+
+
+async def keyset_page(
+    session: AsyncSession,
+    query: Select[T],
+    *,
+    created_at: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    cursor: str | None,
+    limit: int,
+    newest_first: bool,
+) -> tuple[list[T], str | None]:
+    """Run ``query`` for one page ordered by ``(created_at, id)``, after ``cursor``.
+
+    Returns the page's rows and the cursor to the next page (None on the last one). The
+    composite index ``(owner, created_at, id)`` serves it as a single range scan.
+    """
+    if cursor is not None:
+        after_at, after_id = decode_cursor(cursor)
+        if newest_first:
+            query = query.where(
+                or_(created_at < after_at, and_(created_at == after_at, row_id < after_id))
+            )
+        else:
+            query = query.where(
+                or_(created_at > after_at, and_(created_at == after_at, row_id > after_id))
+            )
+    order = (created_at.desc(), row_id.desc()) if newest_first else (created_at, row_id)
+    rows = list(await session.scalars(query.order_by(*order).limit(limit + 1)))
+    return split_page(rows, limit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_api_with_db.chat.cache import RecentConversationsCache
@@ -19,7 +19,7 @@ from chat_api_with_db.chat.schemas import (
 from chat_api_with_db.users import service as users_service
 from chat_api_with_db.users.exceptions import UserNotFound
 from genai_shared.db.base import utcnow
-from genai_shared.db.pagination import Page, decode_cursor, split_page
+from genai_shared.db.pagination import Page, keyset_page
 from genai_shared.db.session import after_commit
 
 
@@ -68,16 +68,15 @@ async def list_conversations(
             return cached
 
     query = select(Conversation).where(Conversation.user_id == user_id)
-    if cursor is not None:
-        created_at, last_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                Conversation.created_at < created_at,
-                and_(Conversation.created_at == created_at, Conversation.id < last_id),
-            )
-        )
-    query = query.order_by(Conversation.created_at.desc(), Conversation.id.desc()).limit(limit + 1)
-    rows, next_cursor = split_page(list(await session.scalars(query)), limit)
+    rows, next_cursor = await keyset_page(
+        session,
+        query,
+        created_at=Conversation.created_at,
+        row_id=Conversation.id,
+        cursor=cursor,
+        limit=limit,
+        newest_first=True,
+    )
     page = Page[ConversationPublic](
         items=[ConversationPublic.model_validate(row) for row in rows], next_cursor=next_cursor
     )
@@ -144,13 +143,12 @@ async def list_messages(
 ) -> tuple[list[Message], str | None]:
     """A conversation's messages, oldest first."""
     query = select(Message).where(Message.conversation_id == conversation_id)
-    if cursor is not None:
-        created_at, last_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                Message.created_at > created_at,
-                and_(Message.created_at == created_at, Message.id > last_id),
-            )
-        )
-    query = query.order_by(Message.created_at, Message.id).limit(limit + 1)
-    return split_page(list(await session.scalars(query)), limit)
+    return await keyset_page(
+        session,
+        query,
+        created_at=Message.created_at,
+        row_id=Message.id,
+        cursor=cursor,
+        limit=limit,
+        newest_first=False,
+    )
