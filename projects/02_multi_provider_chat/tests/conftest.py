@@ -39,6 +39,8 @@ async def settings(backend: str, request: pytest.FixtureRequest, sqlite_url: str
         environment="test",
         database_url=request.getfixturevalue("postgres_url"),
         redis_url=redis_url,
+        # Generous on a busy CI box: a timeout would silently skip the cache under test.
+        redis_timeout_seconds=5,
     )
 
 

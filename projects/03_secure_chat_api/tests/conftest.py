@@ -96,7 +96,8 @@ async def settings(
     return make_settings(
         database_url=request.getfixturevalue("postgres_url"),
         redis_url=redis_url,
-        **settings_overrides,
+        # Generous on a busy CI box: a Redis timeout fails chat closed (503).
+        **{"redis_timeout_seconds": 5, **settings_overrides},
     )
 
 

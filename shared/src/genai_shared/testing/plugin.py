@@ -163,7 +163,8 @@ async def redis_client(redis_url: str) -> AsyncIterator[Any]:
     """A real Redis client on a database the suite owns; emptied before and after each test."""
     from redis.asyncio import Redis
 
-    client = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    # Generous: a hang guard on a busy CI box, not a latency expectation.
+    client = Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=10)
     try:
         await client.flushdb()
     except Exception as exc:
