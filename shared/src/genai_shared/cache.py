@@ -13,7 +13,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from functools import lru_cache
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 from redis.asyncio import Redis
@@ -123,6 +124,13 @@ def build_cache(redis_url: str | None, *, timeout_seconds: float = 0.5) -> Cache
     return MemoryCache()
 
 
+@lru_cache(maxsize=64)
+def _adapter_for(value_type: Any) -> TypeAdapter[Any]:
+    """One TypeAdapter per type: building one compiles a schema (milliseconds), and a
+    ``GenerationalCache`` is created per request by the projects' dependencies."""
+    return TypeAdapter(value_type)
+
+
 class GenerationalCache(Generic[T]):
     """Cache-aside values per owner, invalidated by bumping the owner's generation.
 
@@ -137,7 +145,7 @@ class GenerationalCache(Generic[T]):
         self, cache: Cache, value_type: type[T], *, namespace: str, ttl_seconds: int
     ) -> None:
         self.cache = cache
-        self.adapter: TypeAdapter[T] = TypeAdapter(value_type)
+        self.adapter: TypeAdapter[T] = _adapter_for(value_type)  # type: ignore[arg-type]
         self.namespace = namespace
         self.ttl_seconds = ttl_seconds
 

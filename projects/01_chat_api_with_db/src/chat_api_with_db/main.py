@@ -11,10 +11,8 @@ from chat_api_with_db import __version__
 from chat_api_with_db.chat.router import router as chat_router
 from chat_api_with_db.core.config import Settings, get_settings
 from chat_api_with_db.users.router import router as users_router
-from genai_shared.cache import build_cache
-from genai_shared.db.session import Database
-from genai_shared.log import configure_logging
 from genai_shared.web.app import create_base_app
+from genai_shared.web.resources import core_resources
 
 API_PREFIX = "/api/v1"
 
@@ -25,22 +23,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
-        db = Database(
-            settings.database_url,
-            echo=settings.database_echo,
-            pool_size=settings.database_pool_size,
-        )
-        cache = build_cache(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
-        app.state.db, app.state.cache = db, cache
-        app.state.health_checks["database"] = db.ping
-        if settings.redis_url:
-            app.state.health_checks["redis"] = cache.ping
-        try:
+        async with core_resources(app, settings):
             yield
-        finally:
-            await cache.aclose()
-            await db.dispose()
 
     app = create_base_app(
         title="Chat API with database",

@@ -7,13 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from genai_shared.cache import build_cache
-from genai_shared.db.session import Database
 from genai_shared.gateway.service import Gateway
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.relay import OpenAIRelay
-from genai_shared.log import configure_logging
 from genai_shared.web.app import create_base_app
+from genai_shared.web.resources import core_resources
 from multi_provider_chat import __version__
 from multi_provider_chat.chat.router import router as chat_router
 from multi_provider_chat.core.config import Settings, get_settings
@@ -35,32 +33,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
-        db = Database(
-            settings.database_url,
-            echo=settings.database_echo,
-            pool_size=settings.database_pool_size,
-        )
-        cache = build_cache(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
-        llm = registry or ProviderRegistry.from_settings(settings)
-        relays = {
-            name: relay
-            for name in ("openai", "openrouter")
-            if (relay := OpenAIRelay.for_provider(name, settings)) is not None
-        }
-        app.state.db, app.state.cache, app.state.llm = db, cache, llm
-        app.state.gateway = gateway = Gateway(llm, relays)
-        app.state.health_checks["database"] = db.ping
-        if settings.redis_url:
-            app.state.health_checks["redis"] = cache.ping
-        try:
-            yield
-        finally:
-            await gateway.aclose()
-            if registry is None:
-                await llm.aclose()
-            await cache.aclose()
-            await db.dispose()
+        async with core_resources(app, settings):
+            llm = registry or ProviderRegistry.from_settings(settings)
+            app.state.llm = llm
+            app.state.gateway = gateway = Gateway(llm, OpenAIRelay.all_configured(settings))
+            try:
+                yield
+            finally:
+                await gateway.aclose()
+                if registry is None:
+                    await llm.aclose()
 
     app = create_base_app(
         title="Multi-provider chat",

@@ -12,12 +12,11 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from starlette.middleware import Middleware
 
-from genai_shared.cache import RedisCache, build_cache
-from genai_shared.db.session import Database
+from genai_shared.cache import RedisCache
 from genai_shared.llm.registry import ProviderRegistry
-from genai_shared.log import configure_logging
 from genai_shared.web.app import create_base_app
 from genai_shared.web.errors import error_response
+from genai_shared.web.resources import core_resources
 from secure_chat_api import __version__
 from secure_chat_api.admin.router import router as admin_router
 from secure_chat_api.api_keys.router import router as api_keys_router
@@ -38,7 +37,7 @@ from secure_chat_api.ratelimit.dependencies import (
     RateLimitHeadersMiddleware,
     client_rate_limit,
 )
-from secure_chat_api.ratelimit.limiter import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from secure_chat_api.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter
 from secure_chat_api.usage.router import router as usage_router
 from secure_chat_api.users.router import router as users_router
 
@@ -98,29 +97,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
-        db = Database(
-            settings.database_url,
-            echo=settings.database_echo,
-            pool_size=settings.database_pool_size,
-        )
-        cache = build_cache(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
-        limiter: RateLimiter = (
-            RedisRateLimiter(cache.client) if isinstance(cache, RedisCache) else MemoryRateLimiter()
-        )
-        llm = registry or ProviderRegistry.from_settings(settings)
-        app.state.db, app.state.cache, app.state.llm = db, cache, llm
-        app.state.rate_limiter = limiter
-        app.state.health_checks["database"] = db.ping
-        if settings.redis_url:
-            app.state.health_checks["redis"] = cache.ping
-        try:
-            yield
-        finally:
-            if registry is None:
-                await llm.aclose()
-            await cache.aclose()
-            await db.dispose()
+        async with core_resources(app, settings) as core:
+            cache = core.cache
+            app.state.rate_limiter = (
+                RedisRateLimiter(cache.client)
+                if isinstance(cache, RedisCache)
+                else MemoryRateLimiter()
+            )
+            llm = registry or ProviderRegistry.from_settings(settings)
+            app.state.llm = llm
+            try:
+                yield
+            finally:
+                if registry is None:
+                    await llm.aclose()
 
     app = create_base_app(
         title="Secure chat API",

@@ -169,6 +169,12 @@ class OpenAIRelay:
             )
         return None
 
+    @classmethod
+    def all_configured(cls, settings: ProviderSettings) -> dict[str, OpenAIRelay]:
+        """A relay for each configured OpenAI-format provider, by provider name."""
+        relays = {name: cls.for_provider(name, settings) for name in ("openai", "openrouter")}
+        return {name: relay for name, relay in relays.items() if relay is not None}
+
     def __repr__(self) -> str:
         return f"OpenAIRelay(provider={self.provider!r}, url={self.url!r})"
 
