@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -61,11 +63,70 @@ async def test_invalid_keys_are_422(client, chat_path, expect_error, key):
     assert response.status_code == 422
 
 
-async def test_streams_do_not_take_keys(client, chat_path, expect_error):
-    response = await client.post(
-        chat_path, json={"content": "x", "stream": True}, headers={"Idempotency-Key": "k"}
-    )
-    expect_error(response, 422, "IdempotencyNotForStreams")
+def _events(text: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = block.split("\n")
+        name = next(line[7:] for line in lines if line.startswith("event: "))
+        events.append((name, json.loads("".join(line[6:] for line in lines[1:]))))
+    return events
+
+
+class TestStreams:
+    STREAM = {"content": "tell me more", "stream": True}
+
+    async def test_a_retry_replays_the_events(self, app, client, chat_path):
+        headers = {"Idempotency-Key": "stream-1"}
+        first = await client.post(chat_path, json=self.STREAM, headers=headers)
+        again = await client.post(chat_path, json=self.STREAM, headers=headers)
+        assert first.status_code == again.status_code == 200
+        assert again.headers["content-type"].startswith("text/event-stream")
+        assert again.headers["idempotent-replayed"] == "true"
+        assert "idempotent-replayed" not in first.headers
+        sent, replayed = _events(first.text), _events(again.text)
+        assert len([name for name, _ in sent if name == "delta"]) > 1
+        assert [name for name, _ in replayed] == ["start", "delta", "done"]
+        assert replayed[0] == sent[0]
+        assert replayed[-1] == sent[-1]
+        text = "".join(data["text"] for name, data in sent if name == "delta")
+        assert replayed[1][1]["text"] == text == "Echo: tell me more"
+        assert await _counts(app) == (2, 1)
+
+    async def test_the_same_key_without_stream_is_a_different_request(
+        self, app, client, chat_path, expect_error
+    ):
+        headers = {"Idempotency-Key": "stream-2"}
+        await client.post(chat_path, json=self.STREAM, headers=headers)
+        plain = await client.post(chat_path, json={"content": "tell me more"}, headers=headers)
+        expect_error(plain, 422, "IdempotencyKeyReused")
+        assert await _counts(app) == (2, 1)
+
+    async def test_a_replay_after_the_conversation_moved_on_is_unchanged(self, client, chat_path):
+        headers = {"Idempotency-Key": "stream-3"}
+        first = await client.post(chat_path, json=self.STREAM, headers=headers)
+        await client.post(chat_path, json={"content": "a later turn"})
+        again = await client.post(chat_path, json=self.STREAM, headers=headers)
+        assert _events(again.text)[-1] == _events(first.text)[-1]
+
+
+class TestStreamFailingMidway:
+    @pytest.fixture
+    def llm_registry(self) -> ProviderRegistry:
+        script = MockScript(reply="one two three four", error_after_chunks=2, fail_times=1)
+        return ProviderRegistry({"mock": MockProvider(script)})
+
+    async def test_the_key_is_released_so_a_retry_runs(self, app, client, chat_path):
+        headers = {"Idempotency-Key": "broken-stream"}
+        body = {"content": "x", "stream": True}
+        broken = await client.post(chat_path, json=body, headers=headers)
+        assert [name for name, _ in _events(broken.text)][-1] == "error"
+        retried = await client.post(chat_path, json=body, headers=headers)
+        assert "idempotent-replayed" not in retried.headers
+        assert _events(retried.text)[-1][0] == "done"
+        again = await client.post(chat_path, json=body, headers=headers)
+        assert again.headers["idempotent-replayed"] == "true"
+        assert _events(again.text)[-1] == _events(retried.text)[-1]
+        assert await _counts(app) == (4, 2)  # two user turns, a broken reply and a whole one
 
 
 class TestAfterAFailure:
@@ -92,4 +153,40 @@ async def test_the_gateway_takes_keys_too(app, client):
     again = await client.post("/v1/chat/completions", json=body, headers=headers)
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json()
+    assert await _counts(app) == (0, 1)
+
+
+def _chunks(text: str) -> list[dict | str]:
+    data = [line[6:] for line in text.splitlines() if line.startswith("data: ")]
+    return [item if item == "[DONE]" else json.loads(item) for item in data]
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+async def test_the_gateway_replays_a_stream_as_chunks(app, client, include_usage):
+    body = {
+        "model": "mock/echo-1",
+        "messages": [{"role": "user", "content": "stream it"}],
+        "stream": True,
+        "stream_options": {"include_usage": include_usage},
+    }
+    headers = {"Idempotency-Key": "gw-stream"}
+    first = await client.post("/v1/chat/completions", json=body, headers=headers)
+    again = await client.post("/v1/chat/completions", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    sent, replayed = _chunks(first.text), _chunks(again.text)
+    assert sent[-1] == replayed[-1] == "[DONE]"
+    assert {c["id"] for c in replayed[:-1]} == {c["id"] for c in sent[:-1]}  # one completion
+
+    def text(chunks: list) -> str:
+        return "".join(
+            c["choices"][0]["delta"].get("content") or "" for c in chunks[:-1] if c["choices"]
+        )
+
+    assert text(replayed) == text(sent) == "Echo: stream it"
+    finishes = [c["choices"][0]["finish_reason"] for c in replayed[:-1] if c["choices"]]
+    assert finishes[-1] == "stop"
+    usage = [c["usage"] for c in sent[:-1] if c.get("usage")]
+    assert [c["usage"] for c in replayed[:-1] if c.get("usage")] == usage
+    assert len(usage) == (1 if include_usage else 0)
     assert await _counts(app) == (0, 1)

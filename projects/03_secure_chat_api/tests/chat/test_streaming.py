@@ -238,3 +238,63 @@ async def test_client_disconnect_saves_the_partial_as_cancelled_and_closes_upstr
     assert stored.output_tokens >= 3
     assert stored.latency_ms is not None
     await _assert_settled(server, [("cancelled", stored)])
+
+
+async def _read_deltas(lines: AsyncIterator[str], count: int) -> list[str]:
+    """Read ``count`` deltas from a streaming response's lines, leaving the rest unread."""
+    received: list[str] = []
+    async for line in lines:
+        if line.startswith("data: ") and '"text"' in line:
+            received.append(json.loads(line[6:])["text"])
+        if len(received) == count:
+            break
+    return received
+
+
+class TestIdempotencyKeys:
+    """Idempotency-Key on a stream: claimed before it starts, kept only once it is ``done``."""
+
+    REPLY = " ".join(f"w{i}" for i in range(40))
+    BODY = {"content": "hi", "stream": True}
+
+    async def test_a_retry_while_streaming_is_409_and_after_it_a_replay(self, server):
+        spy = SpyProvider(MockScript(reply=self.REPLY, chunk_delay=0.02))
+        headers = {"Idempotency-Key": "live-1"}
+        with server.serve(spy) as base_url:
+            async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+                path = await _conversation(client)
+                async with client.stream("POST", path, json=self.BODY, headers=headers) as first:
+                    lines = first.aiter_lines()
+                    await _read_deltas(lines, 2)
+                    meanwhile = await client.post(path, json=self.BODY, headers=headers)
+                    rest = "\n".join([line async for line in lines])
+                replay = await client.post(path, json=self.BODY, headers=headers)
+        assert meanwhile.status_code == 409
+        assert meanwhile.json()["error"]["type"] == "IdempotentRequestInProgress"
+        assert "event: done" in rest
+        assert replay.status_code == 200
+        assert replay.headers["idempotent-replayed"] == "true"
+        events = parse_sse(replay.text)
+        assert [name for name, _ in events] == ["start", "delta", "done"]
+        assert events[1][1]["text"] == self.REPLY
+        stored = await server.wait_for_status("complete")
+        assert events[-1][1]["message_id"] == str(stored.id)
+        await _assert_settled(server, [("complete", stored)])
+
+    async def test_a_client_that_left_can_retry_for_real(self, server):
+        spy = SpyProvider(MockScript(reply=self.REPLY, chunk_delay=0.02))
+        headers = {"Idempotency-Key": "live-2"}
+        with server.serve(spy) as base_url:
+            async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+                path = await _conversation(client)
+                async with client.stream("POST", path, json=self.BODY, headers=headers) as first:
+                    assert len(await _read_deltas(first.aiter_lines(), 3)) == 3
+                cancelled = await server.wait_for_status("cancelled")
+                retried = await client.post(path, json=self.BODY, headers=headers)
+        assert retried.status_code == 200
+        assert "idempotent-replayed" not in retried.headers
+        events = parse_sse(retried.text)
+        assert events[-1][0] == "done"
+        assert "".join(d["text"] for name, d in events if name == "delta") == self.REPLY
+        complete = await server.wait_for_status("complete")
+        await _assert_settled(server, [("cancelled", cancelled), ("complete", complete)])

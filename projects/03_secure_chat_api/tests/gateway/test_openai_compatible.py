@@ -151,6 +151,30 @@ class TestOnEmbeddedDefaults:
         assert row.output_tokens == reply.usage.completion_tokens
         assert row.api_key_id is not None
 
+    async def test_a_streamed_retry_with_the_same_key_is_replayed(self, default_gateway):
+        """What a client that lost the connection does: the same request, the same key."""
+        key = {"Idempotency-Key": "sdk-stream-retry"}
+        calls_before = len(await _ledger(default_gateway))
+        async with _client(default_gateway) as client:
+            results = []
+            for _ in range(2):
+                stream = await client.chat.completions.create(
+                    model="mock/echo-1",
+                    messages=MESSAGES,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    extra_headers=key,
+                )
+                results.append([chunk async for chunk in stream])
+        first, again = results
+        for chunks in (first, again):
+            assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+                "Echo: Say something"
+            )
+        assert again[-1].usage == first[-1].usage
+        assert {c.id for c in again} == {c.id for c in first}
+        assert len(await _ledger(default_gateway)) == calls_before + 1  # one provider call
+
     @pytest.mark.parametrize("api_key", ["not-a-key", "sca_000000000000_" + "x" * 43])
     async def test_a_bad_key_is_401(self, default_gateway, api_key):
         async with _client(default_gateway, api_key) as client:

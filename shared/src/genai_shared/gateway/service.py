@@ -108,16 +108,91 @@ def to_chat_completion(reply: ChatResponse, model: str) -> ChatCompletion:
                 finish_reason=reply.finish_reason,
             )
         ],
-        usage=CompletionUsage(
-            prompt_tokens=reply.usage.input_tokens,
-            completion_tokens=reply.usage.output_tokens,
-            total_tokens=reply.usage.total,
-        ),
+        usage=_wire_usage(reply.usage),
     )
 
 
 def sse_data(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+class ChunkWriter:
+    """OpenAI's ``chat.completion.chunk`` events of one streamed completion.
+
+    Every chunk of a completion carries the same ``id``, ``created`` and ``model``; the
+    sequence is a ``role`` chunk, ``content`` chunks, one ``finish`` chunk, an optional
+    ``usage`` chunk (``stream_options.include_usage``), then ``DONE``.
+    """
+
+    def __init__(self, model: str, *, id: str | None = None, created: int | None = None) -> None:
+        self.id = id or completion_id()
+        self.created = int(time.time()) if created is None else created
+        self.model = model
+
+    def _base(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+        }
+
+    def _choice(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return sse_data({**self._base(), "choices": [choice]})
+
+    def role(self) -> bytes:
+        return self._choice({"role": "assistant", "content": ""})
+
+    def content(self, text: str) -> bytes:
+        return self._choice({"content": text})
+
+    def finish(self, reason: str) -> bytes:
+        return self._choice({}, finish=reason)
+
+    def usage(self, usage: Usage) -> bytes:
+        return sse_data({**self._base(), "choices": [], "usage": _wire_usage(usage).model_dump()})
+
+    def completion(self, text: str, finish_reason: str, usage: Usage) -> ChatCompletion:
+        """The non-streamed form of what this writer sent (same id and timestamp)."""
+        return ChatCompletion(
+            id=self.id,
+            created=self.created,
+            model=self.model,
+            choices=[Choice(message=AssistantMessage(content=text), finish_reason=finish_reason)],
+            usage=_wire_usage(usage),
+        )
+
+
+def replay_chunks(completion: ChatCompletion, include_usage: bool) -> list[bytes]:
+    """A finished completion sent again as the chunk stream that first delivered it
+    (an idempotent retry of a streamed call): one content chunk with the whole text."""
+    writer = ChunkWriter(completion.model, id=completion.id, created=completion.created)
+    choice = completion.choices[0]
+    chunks = [writer.role()]
+    if choice.message.content:
+        chunks.append(writer.content(choice.message.content))
+    chunks.append(writer.finish(choice.finish_reason))
+    if include_usage:
+        usage = completion.usage
+        chunks.append(
+            writer.usage(
+                Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
+            )
+        )
+    chunks.append(DONE)
+    return chunks
+
+
+def _wire_usage(usage: Usage) -> CompletionUsage:
+    return CompletionUsage(
+        prompt_tokens=usage.input_tokens,
+        completion_tokens=usage.output_tokens,
+        total_tokens=usage.total,
+    )
 
 
 def error_chunk(error: ProviderError) -> bytes:
@@ -300,38 +375,23 @@ class Gateway:
         on_done: OnDone | None,
     ) -> AsyncIterator[bytes]:
         """OpenAI's chunk sequence: role, content deltas, finish, optional usage, ``[DONE]``."""
-        base = {
-            "id": completion_id(),
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-        }
+        writer = ChunkWriter(model)
         text: list[str] = []
         ended = False
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-            return sse_data({**base, "choices": [choice]})
-
         try:
-            yield chunk({"role": "assistant", "content": ""})
+            yield writer.role()
             event = first
             while True:
                 if isinstance(event, TextDelta):
                     text.append(event.text)
-                    yield chunk({"content": event.text})
+                    yield writer.content(event.text)
                 elif isinstance(event, StreamEnd):
                     ended = True
                     record.usage = event.usage
-                    yield chunk({}, finish=event.finish_reason)
+                    yield writer.finish(event.finish_reason)
                     if include_usage:
-                        usage = {
-                            "prompt_tokens": event.usage.input_tokens,
-                            "completion_tokens": event.usage.output_tokens,
-                            "total_tokens": event.usage.total,
-                        }
-                        yield sse_data({**base, "choices": [], "usage": usage})
-                    yield b"data: [DONE]\n\n"
+                        yield writer.usage(event.usage)
+                    yield DONE
                     return
                 event = await anext(stream)
         except ProviderError as error:

@@ -13,6 +13,9 @@ take a minute and must never hold a database transaction open:
    ledger (one row per provider call, fallbacks included); a failed, broken or
    abandoned call is stored and settled too, as ``error`` or ``cancelled``, with usage
    counted here when the provider never sent it.
+
+A turn sent with an ``Idempotency-Key`` stores its response (for a stream: the events
+it sent) in that last transaction too, so a retry can replay it; see ``idempotency``.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import anyio
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy import select, update
 
 from genai_shared.cache import Cache
@@ -47,6 +51,7 @@ from secure_chat_api.chat.models import Conversation, Message, MessageRole, Mess
 from secure_chat_api.chat.schemas import ChatTurnRequest, ChatTurnResponse, MessagePublic
 from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
+from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.llm.fallback import TrackedChain, tracked_chain
 from secure_chat_api.usage import service as usage_service
 from secure_chat_api.usage.exceptions import BudgetExceeded
@@ -108,6 +113,7 @@ async def start_turn(
     history_limit: int,
     default_max_tokens: int,
     request_id: str | None,
+    claim: idempotency.Claim | None = None,
 ) -> Turn:
     """Check the model, then, in one transaction, store the user's message, read the
     history to send and reserve the call's worst-case cost."""
@@ -182,6 +188,7 @@ async def start_turn(
             request_id=request_id,
             route="chat",
             conversation_id=conversation_id,
+            claim=claim,
         ),
         user_message=user_message,
     )
@@ -209,9 +216,11 @@ async def _save_reply(
     error_type: str | None = None,
     provider_request_id: str | None = None,
     interrupted: bool = False,
+    respond: Callable[[Message], idempotency.Result] | None = None,
 ) -> Message:
     """Insert the assistant row, or update the ``streaming`` one, in its own transaction;
-    a final status also settles the call's reservation into the ledger, atomically."""
+    a final status also settles the call's reservation into the ledger, atomically, with
+    ``respond(message)`` kept for idempotent retries when the turn is complete."""
     target = turn.chain.targets[turn.chain.final_index(interrupted=interrupted)]
     provider, model = target.provider.name, target.model
     values: dict[str, Any] = {
@@ -254,6 +263,7 @@ async def _save_reply(
                 error_type=error_type,
                 message_id=message.id,
                 interrupted=interrupted,
+                result=respond(message) if respond and status is MessageStatus.COMPLETE else None,
             )
     await turn.invalidate_cache()
     return message
@@ -287,6 +297,13 @@ async def complete_turn(turn: Turn) -> ChatTurnResponse:
             )
         raise
     reply = result.response
+
+    def response(message: Message) -> ChatTurnResponse:
+        return ChatTurnResponse(
+            user_message=MessagePublic.model_validate(turn.user_message),
+            assistant_message=MessagePublic.model_validate(message),
+        )
+
     message = await _save_reply(
         turn,
         message_id=None,
@@ -295,11 +312,9 @@ async def complete_turn(turn: Turn) -> ChatTurnResponse:
         usage=reply.usage,
         finish_reason=reply.finish_reason,
         provider_request_id=reply.request_id,
+        respond=lambda m: idempotency.Result(201, jsonable_encoder(response(m))),
     )
-    return ChatTurnResponse(
-        user_message=MessagePublic.model_validate(turn.user_message),
-        assistant_message=MessagePublic.model_validate(message),
-    )
+    return response(message)
 
 
 async def open_stream(turn: Turn) -> AsyncIterator[bytes]:
@@ -373,11 +388,9 @@ async def _relay(
             )
         return saved
 
+    start = {"user_message_id": str(turn.user_message.id), "message_id": str(message_id)}
     try:
-        yield sse_event(
-            {"user_message_id": str(turn.user_message.id), "message_id": str(message_id)},
-            event="start",
-        )
+        yield sse_event(start, event="start")
         event = first
         while True:
             if isinstance(event, TextDelta):
@@ -389,18 +402,9 @@ async def _relay(
                     usage=event.usage,
                     finish_reason=event.finish_reason,
                     provider_request_id=event.request_id,
+                    respond=_replayable(start, "".join(parts), event),
                 )
-                yield sse_event(
-                    {
-                        "message_id": str(message.id),
-                        "finish_reason": event.finish_reason,
-                        "usage": event.usage.model_dump(),
-                        "cost_usd": str(message.cost_usd),
-                        "provider": message.provider,
-                        "model": message.model,
-                    },
-                    event="done",
-                )
+                yield sse_event(_done(message, event), event="done")
                 return
             event = await anext(stream)
     except ProviderError as error:
@@ -443,3 +447,35 @@ async def _relay(
     finally:
         with anyio.CancelScope(shield=True):
             await stream.aclose()  # releases the provider's connection
+
+
+def _done(message: Message, end: StreamEnd) -> dict[str, Any]:
+    """The ``done`` event's payload."""
+    return {
+        "message_id": str(message.id),
+        "finish_reason": end.finish_reason,
+        "usage": end.usage.model_dump(),
+        "cost_usd": str(message.cost_usd),
+        "provider": message.provider,
+        "model": message.model,
+    }
+
+
+def _replayable(
+    start: dict[str, Any], text: str, end: StreamEnd
+) -> Callable[[Message], idempotency.Result]:
+    """What a retry of this streamed turn will be sent (by ``replay_stream``)."""
+
+    def result(message: Message) -> idempotency.Result:
+        return idempotency.Result(200, {"start": start, "text": text, "done": _done(message, end)})
+
+    return result
+
+
+async def replay_stream(stored: dict[str, Any]) -> AsyncIterator[bytes]:
+    """A finished streamed turn sent again to a retry: the same ``start`` and ``done``
+    events, the reply's text in one ``delta``. Nothing is stored and no model is asked."""
+    yield sse_event(stored["start"], event="start")
+    if stored["text"]:
+        yield sse_event({"text": stored["text"]}, event="delta")
+    yield sse_event(stored["done"], event="done")

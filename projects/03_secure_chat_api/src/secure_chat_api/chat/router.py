@@ -5,7 +5,6 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Request, Response, status
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
@@ -33,7 +32,6 @@ from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.idempotency.exceptions import (
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
-    IdempotencyNotForStreams,
     IdempotentRequestInProgress,
 )
 from secure_chat_api.llm.dependencies import RegistryDep
@@ -157,7 +155,6 @@ CHAT_ERRORS = error_responses(
     MaxTokensTooLarge,
     IdempotencyKeyReused,
     IdempotencyKeyInvalid,
-    IdempotencyNotForStreams,
     IdempotentRequestInProgress,
 )
 
@@ -194,6 +191,10 @@ async def chat(
 ) -> ChatTurnResponse | Response:
     """Send a user message and get the model's reply, whole (201) or streamed (200, SSE).
 
+    With an `Idempotency-Key`, a retry of a completed turn gets the first response again
+    (a stream: the same `start` and `done` events, the text in one `delta`), marked
+    `Idempotent-Replayed: true`; nothing is stored or charged twice.
+
     The call's worst-case cost is reserved from your monthly budget first (402 when it
     does not fit). The user's message is committed before the provider is called. A
     provider failure before any output is an HTTP error with its real status; one during
@@ -206,8 +207,6 @@ async def chat(
         )
     claim: idempotency.Claim | None = None
     if idempotency_key is not None:
-        if data.stream:
-            raise IdempotencyNotForStreams(details=[{"loc": ["header", idempotency.HEADER]}])
         outcome = await idempotency.begin(
             db=request.app.state.db,
             user_id=principal.user_id,
@@ -218,10 +217,12 @@ async def chat(
             ttl_seconds=settings.idempotency_ttl_seconds,
         )
         if isinstance(outcome, idempotency.Replay):
+            if data.stream:
+                return EventStreamResponse(
+                    completion.replay_stream(outcome.body), headers=idempotency.REPLAYED
+                )
             return JSONResponse(
-                outcome.body,
-                status_code=outcome.status_code,
-                headers={"Idempotent-Replayed": "true"},
+                outcome.body, status_code=outcome.status_code, headers=idempotency.REPLAYED
             )
         claim = outcome
     try:
@@ -237,20 +238,14 @@ async def chat(
             history_limit=settings.chat_history_messages,
             default_max_tokens=min(settings.llm_default_max_tokens, settings.chat_max_tokens_cap),
             request_id=current_request_id(),
+            claim=claim,
         )
         if data.stream:
             return EventStreamResponse(await completion.open_stream(turn))
         result = await completion.complete_turn(turn)
     except BaseException:
-        if claim is not None:
+        if claim is not None:  # failed before the call settled (which releases it itself)
             with anyio.CancelScope(shield=True):
                 await idempotency.release(db=request.app.state.db, claim=claim)
         raise
-    if claim is not None:
-        await idempotency.finish(
-            db=request.app.state.db,
-            claim=claim,
-            status_code=status.HTTP_201_CREATED,
-            body=jsonable_encoder(result),
-        )
     return result

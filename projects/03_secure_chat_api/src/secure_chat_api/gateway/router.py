@@ -10,7 +10,6 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Request, Response
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from genai_shared.gateway.schemas import ChatCompletion, ChatCompletionRequest, ModelList
@@ -24,7 +23,6 @@ from secure_chat_api.gateway import service
 from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.idempotency.exceptions import (
     IdempotencyKeyReused,
-    IdempotencyNotForStreams,
     IdempotentRequestInProgress,
 )
 from secure_chat_api.llm.dependencies import RegistryDep
@@ -50,7 +48,6 @@ class RequestTooLarge(UnprocessableEntity):
             llm_errors.ProviderDown,
             llm_errors.ProviderTimedOut,
             IdempotencyKeyReused,
-            IdempotencyNotForStreams,
             IdempotentRequestInProgress,
         ),
         200: {"content": {"text/event-stream": {}}},
@@ -71,9 +68,8 @@ async def chat_completions(
     if len(body.messages) > settings.gateway_max_messages:
         raise RequestTooLarge(details=[{"loc": ["body", "messages"]}])
     claim: idempotency.Claim | None = None
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
     if idempotency_key is not None:
-        if body.stream:
-            raise IdempotencyNotForStreams(details=[{"loc": ["header", idempotency.HEADER]}])
         outcome = await idempotency.begin(
             db=request.app.state.db,
             user_id=principal.user_id,
@@ -84,10 +80,13 @@ async def chat_completions(
             ttl_seconds=settings.idempotency_ttl_seconds,
         )
         if isinstance(outcome, idempotency.Replay):
+            if body.stream:
+                return EventStreamResponse(
+                    service.replay_stream(outcome.body, include_usage),
+                    headers=idempotency.REPLAYED,
+                )
             return JSONResponse(
-                outcome.body,
-                status_code=outcome.status_code,
-                headers={"Idempotent-Replayed": "true"},
+                outcome.body, status_code=outcome.status_code, headers=idempotency.REPLAYED
             )
         claim = outcome
     chat_request = service.to_chat_request(
@@ -101,19 +100,16 @@ async def chat_completions(
             principal=principal,
             request=chat_request,
             request_id=current_request_id(),
+            claim=claim,
         )
         if body.stream:
             return EventStreamResponse(await service.open_stream(meter, chat_request, body))
         result = await service.complete(meter, chat_request, body.model)
     except BaseException:
-        if claim is not None:
+        if claim is not None:  # failed before the call settled (which releases it itself)
             with anyio.CancelScope(shield=True):
                 await idempotency.release(db=request.app.state.db, claim=claim)
         raise
-    if claim is not None:
-        await idempotency.finish(
-            db=request.app.state.db, claim=claim, status_code=200, body=jsonable_encoder(result)
-        )
     return result
 
 

@@ -7,7 +7,6 @@ attempt (fallbacks included) is settled into the usage ledger however the call e
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,10 +15,11 @@ import anyio
 from genai_shared.db.session import Database
 from genai_shared.gateway.schemas import ChatCompletion, ChatCompletionRequest, ModelList
 from genai_shared.gateway.service import (
+    DONE,
+    ChunkWriter,
     Gateway,
-    completion_id,
     error_chunk,
-    sse_data,
+    replay_chunks,
     to_chat_completion,
 )
 from genai_shared.llm.errors import ProviderError
@@ -31,6 +31,7 @@ from genai_shared.llm.types import ChatRequest, StreamEnd, TextDelta, Usage
 from secure_chat_api.auth.dependencies import Principal
 from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
+from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.llm.fallback import tracked_chain
 from secure_chat_api.usage import service as usage_service
 from secure_chat_api.usage.exceptions import BudgetExceeded
@@ -59,6 +60,7 @@ async def start_call(
     principal: Principal,
     request: ChatRequest,
     request_id: str | None,
+    claim: idempotency.Claim | None = None,
 ) -> Meter:
     """Reserve the call's worst-case cost (402 when the budget cannot cover it)."""
     chain = tracked_chain(registry, request.model)
@@ -84,6 +86,7 @@ async def start_call(
         api_key_id=principal.api_key_id,
         request_id=request_id,
         route="gateway",
+        claim=claim,
     )
 
 
@@ -113,8 +116,13 @@ async def complete(meter: Meter, request: ChatRequest, model: str) -> ChatComple
     except BaseException:
         await _settle_interrupted(meter, request, "")
         raise
-    await meter.settle(status=CallStatus.COMPLETE, usage=result.response.usage)
-    return to_chat_completion(result.response, model)
+    completion = to_chat_completion(result.response, model)
+    await meter.settle(
+        status=CallStatus.COMPLETE,
+        usage=result.response.usage,
+        result=idempotency.Result(200, completion.model_dump(mode="json")),
+    )
+    return completion
 
 
 async def open_stream(
@@ -151,33 +159,27 @@ async def _chunks(
     the official SDK raises as an error instead of returning a short answer. Every way
     out settles the call into the ledger.
     """
-    base = {"id": completion_id(), "object": "chat.completion.chunk", "created": int(time.time())}
-    base["model"] = model
+    writer = ChunkWriter(model)
     parts: list[str] = []
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return sse_data({**base, "choices": [choice]})
-
     try:
-        yield chunk({"role": "assistant", "content": ""})
+        yield writer.role()
         event = first
         while True:
             if isinstance(event, TextDelta):
                 parts.append(event.text)
-                yield chunk({"content": event.text})
+                yield writer.content(event.text)
             elif isinstance(event, StreamEnd):
+                sent = writer.completion("".join(parts), event.finish_reason, event.usage)
                 with anyio.CancelScope(shield=True):
-                    await meter.settle(status=CallStatus.COMPLETE, usage=event.usage)
-                yield chunk({}, finish=event.finish_reason)
+                    await meter.settle(
+                        status=CallStatus.COMPLETE,
+                        usage=event.usage,
+                        result=idempotency.Result(200, sent.model_dump(mode="json")),
+                    )
+                yield writer.finish(event.finish_reason)
                 if include_usage:
-                    usage = {
-                        "prompt_tokens": event.usage.input_tokens,
-                        "completion_tokens": event.usage.output_tokens,
-                        "total_tokens": event.usage.total,
-                    }
-                    yield sse_data({**base, "choices": [], "usage": usage})
-                yield b"data: [DONE]\n\n"
+                    yield writer.usage(event.usage)
+                yield DONE
                 return
             event = await anext(stream)
     except ProviderError as error:
@@ -196,6 +198,12 @@ async def _chunks(
     finally:
         with anyio.CancelScope(shield=True):
             await stream.aclose()
+
+
+async def replay_stream(stored: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:
+    """A finished streamed call sent again to a retry, from the completion it stored."""
+    for chunk in replay_chunks(ChatCompletion.model_validate(stored), include_usage):
+        yield chunk
 
 
 def list_models(registry: ProviderRegistry) -> ModelList:

@@ -11,9 +11,5 @@ class IdempotencyKeyInvalid(UnprocessableEntity):
     message = "Idempotency-Key must be 1-255 visible ASCII characters"
 
 
-class IdempotencyNotForStreams(UnprocessableEntity):
-    message = "Idempotency-Key is not supported with stream: true"
-
-
 class IdempotentRequestInProgress(Conflict):
     message = "A request with this Idempotency-Key is still being processed; retry later"

@@ -4,8 +4,14 @@ running again (no second message, no second provider call, no second ledger row)
 Keys are scoped per user and stored with a hash of the request (route and body), the
 result once there is one, and an expiry. The first request claims the key with an
 INSERT (unique per user and key), so of two concurrent requests only one runs; the
-other gets 409. Only successful results are kept: when the first request fails, the
-key is released and a retry runs for real.
+other gets 409 until the first has finished.
+
+The result is stored in the same transaction that settles the call into the usage
+ledger (see ``usage.metering.Meter``), so no retry can see a finished call without its
+result. Streamed calls keep their result too, once the stream has ended with ``done``:
+a retry gets the same events again, the text in one piece. Only successful results are
+kept: when the first request fails, or its client leaves mid-stream, the key is
+released, and a retry runs for real.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
@@ -33,6 +40,7 @@ from secure_chat_api.idempotency.exceptions import (
 from secure_chat_api.idempotency.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
+REPLAYED = {"Idempotent-Replayed": "true"}  # marks a response sent again to a retry
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
@@ -42,9 +50,16 @@ def request_hash(route: str, body: Any) -> str:
 
 
 @dataclass(frozen=True)
-class Replay:
+class Result:
+    """A stored response: what a retry with the same key gets."""
+
     status_code: int
     body: Any
+
+
+@dataclass(frozen=True)
+class Replay(Result):
+    pass
 
 
 @dataclass(frozen=True)
@@ -91,15 +106,19 @@ async def begin(
     return claim
 
 
-async def finish(*, db: Database, claim: Claim, status_code: int, body: Any) -> None:
-    """Store the result that retries with this key will get."""
-    async with transaction(db) as session:
-        row = await session.get_one(IdempotencyKey, claim.row_id)
-        row.response_status = status_code
-        row.response_body = body
+async def finish_in(session: AsyncSession, claim: Claim, result: Result) -> None:
+    """Store the result that retries with this key will get, in the caller's transaction."""
+    row = await session.get_one(IdempotencyKey, claim.row_id)
+    row.response_status = result.status_code
+    row.response_body = result.body
+
+
+async def release_in(session: AsyncSession, claim: Claim) -> None:
+    """Forget the key (the request failed), so that a retry runs again."""
+    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim.row_id))
 
 
 async def release(*, db: Database, claim: Claim) -> None:
-    """Forget the key (the request failed), so that a retry runs again."""
+    """``release_in`` in a transaction of its own (for failures before the call starts)."""
     async with transaction(db) as session:
-        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim.row_id))
+        await release_in(session, claim)

@@ -17,6 +17,7 @@ from genai_shared.db.session import Database
 from genai_shared.llm.types import Usage
 from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
+from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.llm.fallback import TrackedChain
 from secure_chat_api.usage import service
 from secure_chat_api.usage.models import CallStatus, UsageRecord
@@ -33,6 +34,7 @@ class Meter:
     request_id: str | None
     route: Literal["chat", "gateway"]
     conversation_id: uuid.UUID | None = None
+    claim: idempotency.Claim | None = None  # the call's Idempotency-Key, if it has one
     settled: bool = field(default=False, init=False)
 
     def records(
@@ -101,8 +103,13 @@ class Meter:
         error_type: str | None = None,
         message_id: uuid.UUID | None = None,
         interrupted: bool = False,
+        result: idempotency.Result | None = None,
     ) -> None:
-        """Settle inside the caller's transaction (once; later calls do nothing)."""
+        """Settle inside the caller's transaction (once; later calls do nothing).
+
+        With an ``Idempotency-Key``, a complete call stores ``result`` for retries in the
+        same transaction; any other ending releases the key.
+        """
         if self.settled:
             return
         rows = self.records(
@@ -114,6 +121,11 @@ class Meter:
             interrupted=interrupted,
         )
         await service.settle(session=session, reservation=self.reservation, records=rows)
+        if self.claim is not None:
+            if status is CallStatus.COMPLETE and result is not None:
+                await idempotency.finish_in(session, self.claim, result)
+            else:
+                await idempotency.release_in(session, self.claim)
         self.settled = True
         for row in rows:
             self.metrics.provider_calls.labels(provider=row.provider, status=row.status).inc()
@@ -126,6 +138,7 @@ class Meter:
         usage_estimated: bool = False,
         error_type: str | None = None,
         interrupted: bool = False,
+        result: idempotency.Result | None = None,
     ) -> None:
         """Settle in a transaction of its own."""
         if self.settled:
@@ -138,4 +151,5 @@ class Meter:
                 usage_estimated=usage_estimated,
                 error_type=error_type,
                 interrupted=interrupted,
+                result=result,
             )
