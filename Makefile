@@ -26,7 +26,8 @@ MODULE_03 := secure_chat_api
 
 PYTEST := $(UV) run --frozen pytest
 
-.PHONY: help install run test test-integration services lint format bench check-topic \
+.PHONY: help install run test test-integration services lint format bench bench-gateway \
+        bench-auth check-topic \
         run-01 test-01 cov-01 migrate-01 run-02 test-02 cov-02 migrate-02 \
         run-03 test-03 cov-03 migrate-03
 
@@ -63,8 +64,13 @@ format: install ## Format the code with ruff
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-bench: install ## Gateway overhead benchmark: direct vs through project 02 (loopback, bounded)
+bench: bench-gateway bench-auth ## Every benchmark, each against its targets
+
+bench-gateway: install ## Gateway overhead: direct vs through project 02 (loopback, bounded)
 	$(UV) run --frozen python benchmarks/gateway_overhead.py $(BENCH_ARGS)
+
+bench-auth: install ## Project 03 rejects SQL-injection credentials as fast as junk ones
+	$(UV) run --frozen python benchmarks/auth_rejection.py $(BENCH_AUTH_ARGS)
 
 check-topic: install ## Run one topic's code blocks: make check-topic T=03
 	@test -n "$(T)" || { echo "usage: make check-topic T=03"; exit 2; }

@@ -20,19 +20,14 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from harness import cpu_seconds, free_port, percentile_ms, pinned, process
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {
@@ -61,71 +56,14 @@ class Run:
     def rps(self) -> float:
         return len(self.latencies) / self.elapsed if self.elapsed else 0.0
 
-    @staticmethod
-    def _pct(values: list[float], q: float) -> float:
-        if not values:
-            return float("nan")
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
     def p50(self) -> float:
-        return self._pct(self.latencies, 0.50)
+        return percentile_ms(self.latencies, 0.50)
 
     def p99(self) -> float:
-        return self._pct(self.latencies, 0.99)
+        return percentile_ms(self.latencies, 0.99)
 
     def ttft50(self) -> float:
-        return self._pct(self.ttfts, 0.50)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used (Linux /proc), or 0 where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def process(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally, after the process
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-    try:
-        wait_for_port(port)
-        yield proc.pid
-    except Exception:
-        log.seek(0)
-        sys.stderr.write(log.read().decode(errors="replace")[-4000:])
-        raise
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def pinned(cpu: str) -> list[str]:
-    return ["taskset", "-c", cpu] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+        return percentile_ms(self.ttfts, 0.50)
 
 
 async def one_request(
