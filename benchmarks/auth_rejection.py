@@ -48,7 +48,7 @@ PROJECT = REPO / "projects" / "03_secure_chat_api"
 RATIO_TARGET = 1.5
 FAST_P99_MS = 25.0
 EMAIL = "bench@example.com"
-PASSWORD = "a long enough bench password"
+PASSWORD = "a long enough bench password"  # noqa: S105 - a throwaway account
 
 PAYLOADS = [
     "' OR '1'='1",
@@ -151,7 +151,7 @@ def migrate(env: dict[str, str]) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    rng = random.Random(1234)
+    rng = random.Random(1234)  # noqa: S311 - repeatable junk, not secrets
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="bench-auth-")
     env = {
