@@ -53,3 +53,50 @@ async def test_a_disconnect_closes_the_body_iterator_at_once():
                 break
             await asyncio.sleep(0.01)
     assert events == ["closed"]
+
+
+async def test_a_client_gone_before_the_first_byte_still_runs_the_cleanup():
+    """The body iterator is started before anything else, so its cleanup (saving a reply,
+    settling a budget, closing the upstream) runs even if the client left at once."""
+    events: list[str] = []
+
+    async def body():
+        try:
+            yield sse_event({"i": 0})
+            yield sse_event({"i": 1})
+        finally:
+            events.append("closed")
+
+    async def gone() -> dict:
+        return {"type": "http.disconnect"}
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        await asyncio.sleep(0)
+
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}, "method": "GET", "headers": []}
+    await EventStreamResponse(body())(scope, gone, send)
+    assert events == ["closed"]
+
+
+async def test_an_empty_body_is_an_empty_stream():
+    async def nothing():
+        return
+        yield b""  # pragma: no cover - makes this an async generator
+
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        await asyncio.sleep(3600)  # hang guard: the stream ends first
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}, "method": "GET", "headers": []}
+    await asyncio.wait_for(EventStreamResponse(nothing())(scope, receive, send), 10)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[-1].get("body", b"") == b""
+    assert not sent[-1].get("more_body", False)

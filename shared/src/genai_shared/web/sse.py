@@ -8,7 +8,7 @@ keep it.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
 import anyio
@@ -53,6 +53,10 @@ class EventStreamResponse(StreamingResponse):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Start the iterator before anything can cancel this call: closing a generator
+        # that never started skips its body, cleanup included (a client gone at once
+        # would leave a reply unsaved, a budget reserved and the upstream open).
+        self.body_iterator = await _Primed.start(self.body_iterator)
         async with anyio.create_task_group() as group:
 
             async def stream_then_stop() -> None:
@@ -75,3 +79,38 @@ class EventStreamResponse(StreamingResponse):
             if close is not None:
                 with anyio.CancelScope(shield=True):
                     await close()
+
+
+class _Primed:
+    """An async iterator already advanced to its first item, which it gives back first."""
+
+    _NONE: Any = object()  # no item held: the first was handed out, or there was none
+
+    def __init__(self, inner: AsyncIterator[Any], first: Any, *, empty: bool) -> None:
+        self._inner = inner
+        self._held = first
+        self._empty = empty
+
+    @classmethod
+    async def start(cls, source: AsyncIterable[Any]) -> _Primed:
+        inner = aiter(source)
+        try:
+            return cls(inner, await anext(inner), empty=False)
+        except StopAsyncIteration:
+            return cls(inner, cls._NONE, empty=True)
+
+    def __aiter__(self) -> _Primed:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._empty:
+            raise StopAsyncIteration
+        if self._held is not self._NONE:
+            item, self._held = self._held, self._NONE
+            return item
+        return await anext(self._inner)
+
+    async def aclose(self) -> None:
+        close = getattr(self._inner, "aclose", None)
+        if close is not None:
+            await close()
