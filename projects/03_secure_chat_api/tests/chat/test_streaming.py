@@ -17,6 +17,7 @@ import json
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -84,6 +85,13 @@ async def server(settings):
             registry = ProviderRegistry({"mock": provider})
             return live_server(create_app(settings, registry=registry))
 
+        @asynccontextmanager
+        async def chat(self, provider: LLMProvider) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+            """Serve with ``provider``; yield a signed-in client and a conversation's chat path."""
+            with self.serve(provider) as base_url:
+                async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+                    yield client, await _conversation(client)
+
         async def messages(self) -> list[Message]:
             async with db.sessionmaker() as session:
                 rows = await session.scalars(select(Message).order_by(Message.created_at))
@@ -141,10 +149,8 @@ async def _conversation(client: httpx.AsyncClient) -> str:
 
 
 async def test_a_complete_stream(server):
-    with server.serve(SpyProvider()) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-            path = await _conversation(client)
-            response = await client.post(path, json={"content": "stream me", "stream": True})
+    async with server.chat(SpyProvider()) as (client, path):
+        response = await client.post(path, json={"content": "stream me", "stream": True})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["cache-control"] == "no-cache"
@@ -179,10 +185,8 @@ async def test_a_complete_stream(server):
     ids=["429", "502", "504"],
 )
 async def test_error_before_the_first_byte_is_a_real_status(server, error, status, error_type):
-    with server.serve(SpyProvider(MockScript(error=error))) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-            path = await _conversation(client)
-            response = await client.post(path, json={"content": "hi", "stream": True})
+    async with server.chat(SpyProvider(MockScript(error=error))) as (client, path):
+        response = await client.post(path, json={"content": "hi", "stream": True})
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     assert response.json()["error"]["type"] == error_type
@@ -197,10 +201,8 @@ async def test_error_before_the_first_byte_is_a_real_status(server, error, statu
 
 async def test_error_mid_stream_ends_with_an_error_event_and_keeps_the_partial(server):
     script = MockScript(reply="one two three four five six", error_after_chunks=3)
-    with server.serve(SpyProvider(script)) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-            path = await _conversation(client)
-            response = await client.post(path, json={"content": "hi", "stream": True})
+    async with server.chat(SpyProvider(script)) as (client, path):
+        response = await client.post(path, json={"content": "hi", "stream": True})
     assert response.status_code == 200
     events = parse_sse(response.text)
     assert [name for name, _ in events] == ["start", "delta", "delta", "delta", "error"]
@@ -218,19 +220,17 @@ async def test_error_mid_stream_ends_with_an_error_event_and_keeps_the_partial(s
 
 async def test_client_disconnect_saves_the_partial_as_cancelled_and_closes_upstream(server):
     spy = SpyProvider(MockScript(reply=LONG_REPLY, chunk_delay=0.02))
-    with server.serve(spy) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-            path = await _conversation(client)
-            received = []
-            async with client.stream("POST", path, json={"content": "hi", "stream": True}) as r:
-                assert r.status_code == 200
-                async for line in r.aiter_lines():
-                    if line.startswith("data: ") and '"text"' in line:
-                        received.append(json.loads(line[6:])["text"])
-                    if len(received) == 3:
-                        break  # leaving the block closes the connection mid-stream
-            stored = await server.wait_for_status("cancelled")
-            assert await asyncio.to_thread(spy.stream_closed.wait, 5)
+    async with server.chat(spy) as (client, path):
+        received = []
+        async with client.stream("POST", path, json={"content": "hi", "stream": True}) as r:
+            assert r.status_code == 200
+            async for line in r.aiter_lines():
+                if line.startswith("data: ") and '"text"' in line:
+                    received.append(json.loads(line[6:])["text"])
+                if len(received) == 3:
+                    break  # leaving the block closes the connection mid-stream
+        stored = await server.wait_for_status("cancelled")
+        assert await asyncio.to_thread(spy.stream_closed.wait, 5)
     assert stored.content.startswith("".join(received))
     assert len(stored.content) < len(LONG_REPLY)
     assert stored.usage_estimated is True
@@ -260,15 +260,13 @@ class TestIdempotencyKeys:
     async def test_a_retry_while_streaming_is_409_and_after_it_a_replay(self, server):
         spy = SpyProvider(MockScript(reply=self.REPLY, chunk_delay=0.02))
         headers = {"Idempotency-Key": "live-1"}
-        with server.serve(spy) as base_url:
-            async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-                path = await _conversation(client)
-                async with client.stream("POST", path, json=self.BODY, headers=headers) as first:
-                    lines = first.aiter_lines()
-                    await _read_deltas(lines, 2)
-                    meanwhile = await client.post(path, json=self.BODY, headers=headers)
-                    rest = "\n".join([line async for line in lines])
-                replay = await client.post(path, json=self.BODY, headers=headers)
+        async with server.chat(spy) as (client, path):
+            async with client.stream("POST", path, json=self.BODY, headers=headers) as first:
+                lines = first.aiter_lines()
+                await _read_deltas(lines, 2)
+                meanwhile = await client.post(path, json=self.BODY, headers=headers)
+                rest = "\n".join([line async for line in lines])
+            replay = await client.post(path, json=self.BODY, headers=headers)
         assert meanwhile.status_code == 409
         assert meanwhile.json()["error"]["type"] == "IdempotentRequestInProgress"
         assert "event: done" in rest
@@ -284,13 +282,11 @@ class TestIdempotencyKeys:
     async def test_a_client_that_left_can_retry_for_real(self, server):
         spy = SpyProvider(MockScript(reply=self.REPLY, chunk_delay=0.02))
         headers = {"Idempotency-Key": "live-2"}
-        with server.serve(spy) as base_url:
-            async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-                path = await _conversation(client)
-                async with client.stream("POST", path, json=self.BODY, headers=headers) as first:
-                    assert len(await _read_deltas(first.aiter_lines(), 3)) == 3
-                cancelled = await server.wait_for_status("cancelled")
-                retried = await client.post(path, json=self.BODY, headers=headers)
+        async with server.chat(spy) as (client, path):
+            async with client.stream("POST", path, json=self.BODY, headers=headers) as first:
+                assert len(await _read_deltas(first.aiter_lines(), 3)) == 3
+            cancelled = await server.wait_for_status("cancelled")
+            retried = await client.post(path, json=self.BODY, headers=headers)
         assert retried.status_code == 200
         assert "idempotent-replayed" not in retried.headers
         events = parse_sse(retried.text)
