@@ -26,6 +26,7 @@ TABLES = {
     "usage_record",
     "user_spend",
     "idempotency_key",
+    "budget_reservation",
 }
 
 

@@ -20,6 +20,7 @@ from secure_chat_api.main import create_app
 
 SECRET_KEY_CANARY = "jwt-secret-CANARY-7f3a9c1e5b2d4f6a8c0e"
 PASSWORD_CANARY = "password-CANARY-correct-horse"
+METRICS_TOKEN_CANARY = "metrics-CANARY-5e1d2c3b4a"
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ async def leaky_world(sqlite_url, fake_upstream, settings_factory, signup, caplo
     settings = settings_factory(
         database_url=sqlite_url,
         secret_key=SECRET_KEY_CANARY,
+        metrics_token=METRICS_TOKEN_CANARY,
         log_level="DEBUG",
         # The chat API's model names have no "=": reach the faults through aliases.
         llm_model_aliases={
@@ -57,7 +59,7 @@ async def leaky_world(sqlite_url, fake_upstream, settings_factory, signup, caplo
 
 async def test_no_canary_leaks(leaky_world, caplog):
     client, account, api_key, app_log = leaky_world
-    canaries = [*FAKE_KEYS, SECRET_KEY_CANARY, PASSWORD_CANARY, api_key]
+    canaries = [*FAKE_KEYS, SECRET_KEY_CANARY, PASSWORD_CANARY, METRICS_TOKEN_CANARY, api_key]
     secret_part = api_key.rsplit("_", 1)[1]
     responses: list[httpx.Response] = []
     headers = {"X-API-Key": api_key}
@@ -96,6 +98,8 @@ async def test_no_canary_leaks(leaky_world, caplog):
         await client.get("/v1/models", headers=headers),
         await client.get("/api/v1/api-keys", headers=account.headers),
         await client.get("/metrics"),
+        await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN_CANARY}x"}),
+        await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN_CANARY}"}),
         await client.get("/openapi.json"),
     ]
     everything = "\n".join(

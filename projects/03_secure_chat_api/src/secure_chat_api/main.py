@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -39,6 +41,7 @@ from secure_chat_api.ratelimit.dependencies import (
 )
 from secure_chat_api.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter
 from secure_chat_api.usage.router import router as usage_router
+from secure_chat_api.usage.sweeper import sweep_forever
 from secure_chat_api.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
@@ -106,9 +109,21 @@ def create_app(
             )
             llm = registry or ProviderRegistry.from_settings(settings)
             app.state.llm = llm
+            sweeper = asyncio.create_task(
+                sweep_forever(
+                    db=core.db,
+                    metrics=app.state.metrics,
+                    timeout_seconds=settings.budget_reservation_timeout_seconds,
+                    interval_seconds=settings.budget_sweep_interval_seconds,
+                ),
+                name="budget-reservation-sweeper",
+            )
             try:
                 yield
             finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
                 if registry is None:
                     await llm.aclose()
 

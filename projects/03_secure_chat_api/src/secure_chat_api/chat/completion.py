@@ -161,6 +161,7 @@ async def start_turn(
                 session=session,
                 user_id=principal.user_id,
                 amount_micro_usd=usage_service.worst_case_micro(chain.targets, history, max_tokens),
+                request_id=request_id,
             )
     except BudgetExceeded:
         metrics.budget_refusals.inc()

@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from genai_shared.llm.settings import ProviderSettings
@@ -58,7 +58,25 @@ class Settings(BaseAppSettings, ProviderSettings):
 
     # Budgets and idempotency.
     default_monthly_budget_usd: Decimal = Field(default=Decimal("5.00"), ge=0)
+    budget_reservation_timeout_seconds: int = Field(
+        default=3600,
+        ge=60,
+        description="A reservation this old belongs to a call whose process died: released",
+    )
+    budget_sweep_interval_seconds: float = Field(
+        default=300, gt=0, description="How often each process looks for such reservations"
+    )
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+
+    # Observability.
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, GET /metrics needs Authorization: Bearer <it>"
+    )
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 @lru_cache

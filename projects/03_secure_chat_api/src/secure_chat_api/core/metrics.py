@@ -1,13 +1,20 @@
 """Prometheus counters, one registry per app (two apps in one test process never clash).
 
-Served at ``GET /metrics``. Each worker process counts for itself; scrape every worker
-(or run prometheus-client's multiprocess mode) to add them up.
+Served at ``GET /metrics``: open when ``METRICS_TOKEN`` is unset (keep the port off the
+public network), otherwise only to ``Authorization: Bearer <METRICS_TOKEN>`` (Prometheus'
+``authorization`` scrape setting). Each worker process counts for itself; scrape every
+worker (or run prometheus-client's multiprocess mode) to add them up.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+
+from secure_chat_api.auth.exceptions import NotAuthenticated
 
 
 class Metrics:
@@ -36,12 +43,24 @@ class Metrics:
             ["provider", "status"],
             registry=self.registry,
         )
+        self.reservations_released = Counter(
+            "budget_reservations_released",
+            "Budget reservations released by the sweeper because their call never settled",
+            registry=self.registry,
+        )
 
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
+async def metrics(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Response:
+    token = request.app.state.settings.metrics_token
+    if token is not None:
+        expected = f"Bearer {token.get_secret_value()}".encode()
+        if not hmac.compare_digest((authorization or "").encode(), expected):
+            raise NotAuthenticated
     registry: CollectorRegistry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

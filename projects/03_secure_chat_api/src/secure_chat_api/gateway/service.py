@@ -73,6 +73,7 @@ async def start_call(
                 amount_micro_usd=usage_service.worst_case_micro(
                     chain.targets, request.messages, request.max_tokens
                 ),
+                request_id=request_id,
             )
     except BudgetExceeded:
         metrics.budget_refusals.inc()

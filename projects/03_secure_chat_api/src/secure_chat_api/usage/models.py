@@ -62,6 +62,20 @@ class UsageRecord(UUIDPrimaryKeyMixin, Base):
     error_type: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
+class BudgetReservation(UUIDPrimaryKeyMixin, Base):
+    """The worst-case cost of one call in flight, held from before the provider is called
+    until the call settles; the sweeper releases one whose process died."""
+
+    __tablename__ = "budget_reservation"
+    __table_args__ = (CheckConstraint("amount_micro_usd >= 0", name="amount_not_negative"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("user.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(7))
+    amount_micro_usd: Mapped[int] = mapped_column(BigInteger)
+    request_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class UserSpend(Base):
     """A user's spend in one calendar month (UTC): settled, and reserved by calls in flight."""
 

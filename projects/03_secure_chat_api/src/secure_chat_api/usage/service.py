@@ -6,6 +6,11 @@ concurrent calls cannot both take the last of a budget, on PostgreSQL (row lock)
 SQLite (database lock). After the call, ``settle`` releases the reservation, adds the
 real cost and writes the ledger rows, in one transaction, so the ledger always sums to
 the user's spend.
+
+Each reservation is also a row of its own (``budget_reservation``). A call whose process
+dies never settles; ``release_stale_reservations`` (run by the sweeper) gives such
+reservations back once they are older than any call can last. Whoever deletes the row
+releases the amount, so a late settle after a sweep never releases it twice.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +33,7 @@ from genai_shared.llm.tokens import count_messages
 from genai_shared.llm.types import ChatMessage, Usage
 from secure_chat_api.core.money import from_micro, to_micro
 from secure_chat_api.usage.exceptions import BudgetExceeded
-from secure_chat_api.usage.models import UsageRecord, UserSpend
+from secure_chat_api.usage.models import BudgetReservation, UsageRecord, UserSpend
 from secure_chat_api.usage.schemas import BudgetStatus
 from secure_chat_api.users.models import User
 
@@ -39,6 +44,7 @@ INPUT_OVERHEAD_TOKENS = 16
 
 @dataclass(frozen=True)
 class Reservation:
+    id: uuid.UUID
     user_id: uuid.UUID
     period: str
     amount_micro_usd: int
@@ -72,10 +78,15 @@ async def _ensure_spend_row(session: AsyncSession, user_id: uuid.UUID, period: s
 
 
 async def reserve(
-    *, session: AsyncSession, user_id: uuid.UUID, amount_micro_usd: int
+    *,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    amount_micro_usd: int,
+    request_id: str | None = None,
 ) -> Reservation:
     """Reserve ``amount`` of this month's budget, or raise BudgetExceeded."""
-    period = period_of(utcnow())
+    now = utcnow()
+    period = period_of(now)
     await _ensure_spend_row(session, user_id, period)
     budget_query = select(User.monthly_budget_micro_usd).where(User.id == user_id)
     budget = budget_query.scalar_subquery()
@@ -102,7 +113,18 @@ async def reserve(
                 }
             ]
         )
-    return Reservation(user_id=user_id, period=period, amount_micro_usd=amount_micro_usd)
+    held = BudgetReservation(
+        user_id=user_id,
+        period=period,
+        amount_micro_usd=amount_micro_usd,
+        request_id=request_id,
+        created_at=now,
+    )
+    session.add(held)
+    await session.flush()
+    return Reservation(
+        id=held.id, user_id=user_id, period=period, amount_micro_usd=amount_micro_usd
+    )
 
 
 async def settle(
@@ -111,16 +133,51 @@ async def settle(
     """Write the ledger rows and turn the reservation into the real spend."""
     session.add_all(records)
     spent = sum(r.cost_micro_usd for r in records)
+    released = await session.execute(
+        delete(BudgetReservation)
+        .where(BudgetReservation.id == reservation.id)
+        .execution_options(synchronize_session=False)
+    )
+    # 0 rows: the sweeper took this reservation for abandoned and has released it already.
+    held = reservation.amount_micro_usd if released.rowcount == 1 else 0  # type: ignore[attr-defined]
     await session.execute(
         update(UserSpend)
         .where(UserSpend.user_id == reservation.user_id, UserSpend.period == reservation.period)
         .values(
-            reserved_micro_usd=UserSpend.reserved_micro_usd - reservation.amount_micro_usd,
+            reserved_micro_usd=UserSpend.reserved_micro_usd - held,
             spent_micro_usd=UserSpend.spent_micro_usd + spent,
         )
         .execution_options(synchronize_session=False)
     )
     await session.flush()
+
+
+async def release_stale_reservations(
+    *, session: AsyncSession, older_than: datetime
+) -> list[BudgetReservation]:
+    """Release every reservation made before ``older_than`` (its call never settled, so
+    its process died): the amounts go back to their users' budgets, uncharged."""
+    stale = list(
+        await session.scalars(
+            delete(BudgetReservation)
+            .where(BudgetReservation.created_at < older_than)
+            .returning(BudgetReservation)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    held: dict[tuple[uuid.UUID, str], int] = {}
+    for row in stale:
+        held[row.user_id, row.period] = (
+            held.get((row.user_id, row.period), 0) + row.amount_micro_usd
+        )
+    for (user_id, period), amount in held.items():
+        await session.execute(
+            update(UserSpend)
+            .where(UserSpend.user_id == user_id, UserSpend.period == period)
+            .values(reserved_micro_usd=UserSpend.reserved_micro_usd - amount)
+            .execution_options(synchronize_session=False)
+        )
+    return stale
 
 
 async def month_spend(*, session: AsyncSession, user_id: uuid.UUID) -> UserSpend | None:

@@ -1,0 +1,50 @@
+"""The reservation sweeper: gives back budget held by calls whose process died.
+
+Every process runs one, from its lifespan: once at start-up (a restarted worker cleans up
+after the one it replaces) and then every ``BUDGET_SWEEP_INTERVAL_SECONDS``. Several
+processes sweeping at once is safe: each stale row is deleted, and its amount released,
+by exactly one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from genai_shared.db.base import utcnow
+from genai_shared.db.session import Database
+from secure_chat_api.core.database import transaction
+from secure_chat_api.core.metrics import Metrics
+from secure_chat_api.usage import service
+
+logger = logging.getLogger(__name__)
+
+
+async def sweep_once(*, db: Database, metrics: Metrics, timeout_seconds: int) -> int:
+    """Release the reservations older than ``timeout_seconds``; return how many."""
+    async with transaction(db) as session:
+        stale = await service.release_stale_reservations(
+            session=session, older_than=utcnow() - timedelta(seconds=timeout_seconds)
+        )
+    if stale:
+        metrics.reservations_released.inc(len(stale))
+        logger.warning(
+            "released %d budget reservation(s) whose calls never settled (request ids: %s)",
+            len(stale),
+            ", ".join(sorted(r.request_id or "-" for r in stale)),
+        )
+    return len(stale)
+
+
+async def sweep_forever(
+    *, db: Database, metrics: Metrics, timeout_seconds: int, interval_seconds: float
+) -> None:
+    """``sweep_once`` now and every ``interval_seconds``, until cancelled; a failed sweep
+    (database unreachable) is logged and tried again next time."""
+    while True:
+        try:
+            await sweep_once(db=db, metrics=metrics, timeout_seconds=timeout_seconds)
+        except Exception:
+            logger.warning("the budget reservation sweep failed; retrying later", exc_info=True)
+        await asyncio.sleep(interval_seconds)
