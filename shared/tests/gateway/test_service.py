@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from genai_shared.gateway.schemas import ChatCompletionRequest
-from genai_shared.gateway.service import CallRecord, Gateway
+from genai_shared.gateway.service import CallRecord, ChunkWriter, Gateway, replay_chunks
 from genai_shared.llm.errors import ProviderUnavailable, RateLimited
 from genai_shared.llm.http_errors import ProviderDown, ProviderRateLimited
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
@@ -157,3 +158,74 @@ def test_chains_are_reused_and_the_cache_is_bounded(monkeypatch):
         gateway._chain(f"mock/m{i}")
     assert len(gateway._chains) == 3
     assert "mock/echo-1" not in gateway._chains
+
+
+class TestWhatTheRecordKeeps:
+    """Enough for a ledger row per provider call and for sending a stream again."""
+
+    async def test_a_failed_relay_attempt_is_kept_when_the_fallback_answers(self, gateway):
+        done: list[CallRecord] = []
+
+        async def on_done(record: CallRecord) -> None:
+            done.append(record)
+
+        body = _body("openai/gpt-4o-mini@fault=server_error", stream=True)
+        stream = await gateway.open_stream(body, on_done=on_done)
+        assert _chunks([c async for c in stream])[-1] == "[DONE]"
+        [record] = done
+        assert [(a.provider, a.error_type) for a in record.failed_over] == [
+            ("openai", "ProviderUnavailable")
+        ]
+        assert (record.provider, record.model, record.attempts) == ("mock", "echo-1", 2)
+
+    async def test_a_chain_that_fails_keeps_every_attempt(self):
+        down = MockProvider(MockScript(error=ProviderUnavailable("down", provider="mock")))
+        registry = ProviderRegistry({"mock": down}, fallbacks=["mock/echo-2", "mock/echo-3"])
+        record = CallRecord()
+        with pytest.raises(ProviderDown):
+            await Gateway(registry, {}).complete(_body("mock/echo-1"), record)
+        assert [a.model for a in record.failed_over] == ["echo-1", "echo-2"]
+        assert (record.model, record.outcome, record.attempts) == ("echo-3", "error", 3)
+
+    async def test_a_caller_gone_before_the_first_event_is_reported(self):
+        done: list[CallRecord] = []
+
+        async def on_done(record: CallRecord) -> None:
+            done.append(record)
+
+        slow = MockProvider(MockScript(latency=30))
+        gateway = Gateway(ProviderRegistry({"mock": slow}), {})
+        opening = asyncio.create_task(
+            gateway.open_stream(_body("mock/echo-1", stream=True), on_done=on_done)
+        )
+        await asyncio.sleep(0.05)
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+        [record] = done
+        assert (record.provider, record.outcome) == ("mock", "cancelled")
+        assert record.usage_estimated is True
+        assert record.usage.input_tokens > 0
+
+    @pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "mock/echo-1"])
+    async def test_a_stream_can_be_sent_again_from_its_record(self, gateway, model):
+        done: list[CallRecord] = []
+
+        async def on_done(record: CallRecord) -> None:
+            done.append(record)
+
+        body = _body(model, stream=True, stream_options={"include_usage": True})
+        sent = _chunks([c async for c in await gateway.open_stream(body, on_done=on_done)])
+        [record] = done
+        writer = ChunkWriter(model, id=record.completion_id, created=record.created)
+        assert record.finish_reason is not None
+        again = _chunks(
+            replay_chunks(writer.completion(record.text, record.finish_reason, record.usage), True)
+        )
+        content = [c for c in sent[:-1] if c["choices"]]
+        assert {c["id"] for c in again[:-1]} == {c["id"] for c in sent[:-1]}
+        assert (
+            "".join(c["choices"][0]["delta"].get("content") or "" for c in content)
+            == (again[1]["choices"][0]["delta"]["content"])
+        )
+        assert again[-2]["usage"] == sent[-2]["usage"]

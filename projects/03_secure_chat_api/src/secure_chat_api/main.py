@@ -15,7 +15,9 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from starlette.middleware import Middleware
 
 from genai_shared.cache import RedisCache
+from genai_shared.gateway.service import Gateway
 from genai_shared.llm.registry import ProviderRegistry
+from genai_shared.llm.relay import OpenAIRelay
 from genai_shared.web.app import create_base_app
 from genai_shared.web.errors import error_response
 from genai_shared.web.resources import core_resources
@@ -109,6 +111,7 @@ def create_app(
             )
             llm = registry or ProviderRegistry.from_settings(settings)
             app.state.llm = llm
+            app.state.gateway = gateway = Gateway(llm, OpenAIRelay.all_configured(settings))
             sweeper = asyncio.create_task(
                 sweep_forever(
                     db=core.db,
@@ -124,6 +127,7 @@ def create_app(
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
+                await gateway.aclose()
                 if registry is None:
                     await llm.aclose()
 

@@ -88,6 +88,17 @@ def upstream_gateway(tmp_path_factory, fake_upstream, settings_factory):
         yield gateway
 
 
+@pytest.fixture(scope="module")
+def fallback_gateway(tmp_path_factory, fake_upstream, settings_factory):
+    """Like ``upstream_gateway``, with ``LLM_FALLBACKS=mock/echo-1`` behind every model."""
+    provider_settings = fake_upstream.provider_settings(llm_fallbacks=["mock/echo-1"])
+    settings = settings_factory(
+        database_url=_sqlite_url(tmp_path_factory), **provider_settings.model_dump()
+    )
+    with _serve(settings) as gateway:
+        yield gateway
+
+
 def _client(gateway: Gateway, api_key: str | None = None) -> openai.AsyncOpenAI:
     # The gateway decides on retries and failover; the caller's SDK must not retry on top.
     return openai.AsyncOpenAI(
@@ -262,3 +273,59 @@ class TestThroughTheFakeUpstream:
             with pytest.raises(openai.APIError):
                 async for _ in stream:
                     pass
+
+
+class TestMetering:
+    """Every provider call of a gateway call is a ledger row, relayed ones included."""
+
+    @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+    async def test_a_relayed_call_is_settled_with_the_upstreams_usage(
+        self, upstream_gateway, stream
+    ):
+        async with _client(upstream_gateway) as client:
+            raw = await client.chat.completions.with_raw_response.create(
+                model="openai/gpt-4o-mini", messages=MESSAGES, stream=stream
+            )
+            parsed = raw.parse()
+            if stream:
+                text = "".join(
+                    [c.choices[0].delta.content or "" async for c in parsed if c.choices]
+                )
+            else:
+                text = parsed.choices[0].message.content
+        assert text == "Echo: Say something"
+        rows = [
+            r
+            for r in await _ledger(upstream_gateway)
+            if r.request_id == raw.headers["x-request-id"]
+        ]
+        assert [(r.provider, r.model, r.status, r.attempt) for r in rows] == [
+            ("openai", "gpt-4o-mini", "complete", 0)
+        ]
+        assert rows[0].usage_estimated is False
+        assert rows[0].input_tokens > 0
+        assert rows[0].output_tokens > 0
+        assert rows[0].cost_micro_usd > 0
+
+    @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+    async def test_a_failed_relay_attempt_and_its_fallback_are_two_rows(
+        self, fallback_gateway, stream
+    ):
+        async with _client(fallback_gateway) as client:
+            raw = await client.chat.completions.with_raw_response.create(
+                model="openai/gpt-4o-mini@fault=server_error", messages=MESSAGES, stream=stream
+            )
+            parsed = raw.parse()
+            if stream:
+                [c async for c in parsed]
+        rows = [
+            r
+            for r in await _ledger(fallback_gateway)
+            if r.request_id == raw.headers["x-request-id"]
+        ]
+        rows.sort(key=lambda r: r.attempt)
+        assert [(r.provider, r.status, r.error_type, r.attempt) for r in rows] == [
+            ("openai", "error", "ProviderUnavailable", 0),
+            ("mock", "complete", None, 1),
+        ]
+        assert rows[0].cost_micro_usd == 0

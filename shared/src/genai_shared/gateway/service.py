@@ -13,7 +13,8 @@ Both keep the same promises: an upstream failure before the first byte is an HTT
 with its real status; a stream that fails later ends with an OpenAI error chunk and no
 ``[DONE]`` (the official SDK raises it); a retriable failure falls back along
 ``LLM_FALLBACKS`` before anything was sent. Every call fills a ``CallRecord`` (provider,
-model, usage, outcome) for whoever keeps accounts, streams included, via ``on_done``.
+model, usage, outcome, the attempts that failed over, and for streams what was sent) for
+whoever keeps accounts, streams included, via ``on_done``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from genai_shared.gateway.schemas import (
     ToolCallIn,
 )
 from genai_shared.llm.errors import ProviderError
-from genai_shared.llm.fallback import FallbackChain, FallbackStream, Target
+from genai_shared.llm.fallback import Attempt, FallbackChain, FallbackStream, Target
 from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.relay import OpenAIRelay, RelayStream
@@ -53,7 +54,14 @@ Outcome = Literal["complete", "error", "cancelled"]
 
 @dataclass
 class CallRecord:
-    """What one gateway call did, filled in as it happens (for ledgers and metrics)."""
+    """What one gateway call did, filled in as it happens (for ledgers and metrics).
+
+    ``provider`` / ``model`` name the target that ended the call: the one that answered,
+    failed last, or was still being asked when the caller left. ``failed_over`` holds the
+    attempts that failed before it (one ledger row each). A stream also records what it
+    sent (``completion_id``, ``created``, ``text``, ``finish_reason``), enough to send the
+    same answer again.
+    """
 
     provider: str | None = None
     model: str | None = None
@@ -61,12 +69,28 @@ class CallRecord:
     usage_estimated: bool = False
     outcome: Outcome = "complete"
     error_type: str | None = None
-    attempts: int = 0
+    failed_over: list[Attempt] = field(default_factory=list)
+    completion_id: str | None = None
+    created: int | None = None
+    text: str = ""
+    finish_reason: str | None = None
     started: float = field(default_factory=time.perf_counter)
     latency_s: float | None = None
 
+    @property
+    def attempts(self) -> int:
+        """How many provider calls this call made."""
+        return len(self.failed_over) + (self.provider is not None)
+
     def answered_by(self, target: Target) -> None:
         self.provider, self.model = target.provider.name, target.model
+
+    def ended_with(self, attempts: list[Attempt], chain: FallbackChain, answering: int) -> None:
+        """Record a chain's attempts: those before index ``answering`` failed over; the
+        target at ``answering`` (clamped to the chain) ended the call."""
+        answering = min(answering, len(chain.targets) - 1)
+        self.failed_over += attempts[:answering]
+        self.answered_by(chain.targets[answering])
 
     def failed(self, error: BaseException, outcome: Outcome = "error") -> None:
         self.outcome, self.error_type = outcome, type(error).__name__
@@ -261,7 +285,7 @@ class Gateway:
         relay = self.relays.get(first.provider.name)
         if relay is not None:
             record.answered_by(first)
-            record.attempts += 1
+            started = time.perf_counter()
             try:
                 payload, usage = await relay.complete(self._upstream_body(body, first.model))
             except ProviderError as error:
@@ -269,19 +293,24 @@ class Gateway:
                 if rest is None:
                     record.failed(error)
                     raise to_app_error(error) from error
+                record.failed_over.append(_failed_attempt(first, error, started))
                 chain = rest
             else:
                 record.usage = usage
                 payload["model"] = body.model
                 return payload
+        attempts: list[Attempt] = []
         try:
-            result = await chain.complete(to_chat_request(body))
+            result = await chain.complete(to_chat_request(body), attempts)
         except ProviderError as error:
-            record.attempts += len(chain.targets)
+            record.ended_with(attempts, chain, len(attempts) - 1)
             record.failed(error)
             raise to_app_error(error) from error
-        record.attempts += len(result.attempts)
-        record.provider, record.model = result.attempts[-1].provider, result.attempts[-1].model
+        except BaseException as error:
+            record.ended_with(attempts, chain, len(attempts))
+            record.failed(error, "cancelled")
+            raise
+        record.ended_with(attempts, chain, len(attempts) - 1)
         record.usage = result.response.usage
         return to_chat_completion(result.response, body.model)
 
@@ -293,8 +322,9 @@ class Gateway:
     ) -> AsyncIterator[bytes]:
         """Open the upstream stream *before* answering: an early failure is a real status.
 
-        ``on_done`` runs once the stream has ended however it ended (complete, error, or
-        the client leaving), with the record filled in; it is shielded from cancellation.
+        ``on_done`` runs exactly once, when the call has ended however it ended (complete,
+        an error before or during the stream, or the caller leaving, even before the first
+        byte), with the record filled in; it is shielded from cancellation.
         """
         record = record or CallRecord()
 
@@ -303,35 +333,49 @@ class Gateway:
             # stream): tokenizing every prompt up front would cost each request ~0.3 ms.
             return count_messages(to_chat_request(body).messages)
 
+        async def give_up(error: BaseException, outcome: Outcome) -> None:
+            record.failed(error, outcome)
+            if outcome == "cancelled":
+                record.usage = Usage(input_tokens=prompt_tokens())
+                record.usage_estimated = True
+            with anyio.CancelScope(shield=True):
+                await _finish(record, on_done)
+
         chain = self._chain(body.model)
         target = chain.targets[0]
         relay = self.relays.get(target.provider.name)
         if relay is not None:
             record.answered_by(target)
-            record.attempts += 1
+            started = time.perf_counter()
             try:
                 relayed = await relay.stream(self._upstream_body(body, target.model))
             except ProviderError as error:
                 rest = self._rest_of(chain) if error.retriable else None
                 if rest is None:
-                    record.failed(error)
-                    await _finish(record, on_done)
+                    await give_up(error, "error")
                     raise to_app_error(error) from error
+                record.failed_over.append(_failed_attempt(target, error, started))
                 chain = rest
+            except BaseException as error:
+                await give_up(error, "cancelled")
+                raise
             else:
                 return self._relayed(relayed, record, prompt_tokens, on_done)
         stream = chain.stream(to_chat_request(body))
         try:
             first = await anext(stream)
-        except ProviderError as error:
-            await stream.aclose()
-            record.attempts += len(stream.attempts)
-            record.failed(error)
-            await _finish(record, on_done)
-            raise to_app_error(error) from error
-        except BaseException:
-            await stream.aclose()
+        except BaseException as error:
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+            failed = isinstance(error, ProviderError)
+            # Failed: the last attempt ended the call; cancelled: the one being asked did.
+            answering = len(stream.attempts) - 1 if failed else len(stream.attempts)
+            record.ended_with(stream.attempts, chain, answering)
+            await give_up(error, "error" if failed else "cancelled")
+            if isinstance(error, ProviderError):
+                raise to_app_error(error) from error
             raise
+        record.ended_with(stream.attempts, chain, len(stream.attempts))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return self._rendered(
             stream, first, body.model, include_usage, record, prompt_tokens, on_done
@@ -355,6 +399,8 @@ class Gateway:
             record.failed(error, "cancelled")
             raise
         finally:
+            record.completion_id, record.created = stream.id, stream.created
+            record.text, record.finish_reason = stream.text, stream.finish_reason
             if record.outcome != "complete" or stream.usage is None:
                 record.usage = stream.usage or Usage(
                     input_tokens=prompt_tokens(), output_tokens=count_text(stream.text)
@@ -376,6 +422,7 @@ class Gateway:
     ) -> AsyncIterator[bytes]:
         """OpenAI's chunk sequence: role, content deltas, finish, optional usage, ``[DONE]``."""
         writer = ChunkWriter(model)
+        record.completion_id, record.created = writer.id, writer.created
         text: list[str] = []
         ended = False
         try:
@@ -387,7 +434,7 @@ class Gateway:
                     yield writer.content(event.text)
                 elif isinstance(event, StreamEnd):
                     ended = True
-                    record.usage = event.usage
+                    record.usage, record.finish_reason = event.usage, event.finish_reason
                     yield writer.finish(event.finish_reason)
                     if include_usage:
                         yield writer.usage(event.usage)
@@ -401,18 +448,19 @@ class Gateway:
             record.failed(error, "cancelled")
             raise
         finally:
-            record.attempts += len(stream.attempts)
-            if stream.attempts:
-                record.provider = stream.attempts[-1].provider
-                record.model = stream.attempts[-1].model
+            record.text = "".join(text)
             if not ended:
                 record.usage = Usage(
-                    input_tokens=prompt_tokens(), output_tokens=count_text("".join(text))
+                    input_tokens=prompt_tokens(), output_tokens=count_text(record.text)
                 )
                 record.usage_estimated = True
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
                 await _finish(record, on_done)
+
+    def targets(self, model: str) -> list[Target]:
+        """The targets a call for ``model`` may reach, in order (422 for an unknown model)."""
+        return list(self._chain(model).targets)
 
     def list_models(self) -> ModelList:
         return ModelList(
@@ -422,6 +470,15 @@ class Gateway:
     async def aclose(self) -> None:
         for relay in self.relays.values():
             await relay.aclose()
+
+
+def _failed_attempt(target: Target, error: ProviderError, started: float) -> Attempt:
+    return Attempt(
+        provider=target.provider.name,
+        model=target.model,
+        duration_s=time.perf_counter() - started,
+        error_type=type(error).__name__,
+    )
 
 
 async def _finish(record: CallRecord, on_done: OnDone | None) -> None:

@@ -85,8 +85,12 @@ class FallbackChain:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
 
-    async def complete(self, request: ChatRequest) -> FallbackResult:
-        attempts: list[Attempt] = []
+    async def complete(
+        self, request: ChatRequest, attempts: list[Attempt] | None = None
+    ) -> FallbackResult:
+        """The first answer along the chain. Each attempt is appended to ``attempts`` when
+        given, so a caller keeps them even when the call fails (the last error is raised)."""
+        attempts = [] if attempts is None else attempts
         waited = 0.0
         for index, target in enumerate(self.targets):
             started = time.perf_counter()

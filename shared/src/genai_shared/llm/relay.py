@@ -52,7 +52,11 @@ def _usage(payload: Any) -> Usage | None:
 
 
 class RelayStream:
-    """The upstream's SSE chunks, re-emitted as ``data: ...`` events; ``usage`` at the end."""
+    """The upstream's SSE chunks, re-emitted as ``data: ...`` events; ``usage`` at the end.
+
+    What was relayed is noted on the way (the completion's ``id`` and ``created``, the
+    text, the finish reason), so a caller can account for the call or send it again.
+    """
 
     def __init__(self, response: aiohttp.ClientResponse, relay: OpenAIRelay, forward_usage: bool):
         self._response = response
@@ -60,6 +64,8 @@ class RelayStream:
         self._forward_usage = forward_usage
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        self.id: str | None = None
+        self.created: int | None = None
         self._text: list[str] = []
         self._events = self._run()
 
@@ -102,6 +108,8 @@ class RelayStream:
                 usage = _usage(chunk)
                 if usage is not None:
                     self.usage = usage
+                if self.id is None and isinstance(chunk, dict):
+                    self.id, self.created = chunk.get("id"), chunk.get("created")
                 choices = chunk.get("choices") if isinstance(chunk, dict) else None
                 if choices:
                     delta = choices[0].get("delta") or {}

@@ -55,7 +55,7 @@ from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.llm.fallback import TrackedChain, tracked_chain
 from secure_chat_api.usage import service as usage_service
 from secure_chat_api.usage.exceptions import BudgetExceeded
-from secure_chat_api.usage.metering import Meter
+from secure_chat_api.usage.metering import Ending, Meter
 from secure_chat_api.usage.models import CallStatus
 
 logger = logging.getLogger(__name__)
@@ -77,13 +77,10 @@ class Turn:
     conversation_id: uuid.UUID
     user_id: uuid.UUID
     request: ChatRequest
+    chain: TrackedChain
     meter: Meter
     user_message: Message
     started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def chain(self) -> TrackedChain:
-        return self.meter.chain
 
     def latency_ms(self) -> int:
         return int((time.perf_counter() - self.started) * 1000)
@@ -179,10 +176,10 @@ async def start_turn(
             max_tokens=max_tokens,
             temperature=data.temperature,
         ),
+        chain=chain,
         meter=Meter(
             db=db,
             metrics=metrics,
-            chain=chain,
             reservation=reservation,
             user_id=principal.user_id,
             api_key_id=principal.api_key_id,
@@ -222,7 +219,8 @@ async def _save_reply(
     """Insert the assistant row, or update the ``streaming`` one, in its own transaction;
     a final status also settles the call's reservation into the ledger, atomically, with
     ``respond(message)`` kept for idempotent retries when the turn is complete."""
-    target = turn.chain.targets[turn.chain.final_index(interrupted=interrupted)]
+    final = turn.chain.final_index(interrupted=interrupted)
+    target = turn.chain.targets[final]
     provider, model = target.provider.name, target.model
     values: dict[str, Any] = {
         "content": content,
@@ -256,14 +254,19 @@ async def _save_reply(
         )
         await session.flush()
         if status in _CALL_STATUS:
-            await turn.meter.settle_in(
-                session,
+            ending = Ending(
                 status=_CALL_STATUS[status],
+                provider=provider,
+                model=model,
                 usage=usage or Usage(),
+                failed_over=turn.chain.attempts[:final],
                 usage_estimated=usage_estimated,
                 error_type=error_type,
+            )
+            await turn.meter.settle_in(
+                session,
+                ending,
                 message_id=message.id,
-                interrupted=interrupted,
                 result=respond(message) if respond and status is MessageStatus.COMPLETE else None,
             )
     await turn.invalidate_cache()

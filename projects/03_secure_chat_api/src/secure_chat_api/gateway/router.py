@@ -25,7 +25,7 @@ from secure_chat_api.idempotency.exceptions import (
     IdempotencyKeyReused,
     IdempotentRequestInProgress,
 )
-from secure_chat_api.llm.dependencies import RegistryDep
+from secure_chat_api.llm.dependencies import GatewayDep
 from secure_chat_api.usage.exceptions import BudgetExceeded
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -57,10 +57,14 @@ async def chat_completions(
     body: ChatCompletionRequest,
     request: Request,
     principal: PrincipalDep,
-    registry: RegistryDep,
+    gateway: GatewayDep,
     idempotency_key: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
 ) -> ChatCompletion | Response:
-    """OpenAI Chat Completions over every configured provider (`provider/model` names)."""
+    """OpenAI Chat Completions over every configured provider (`provider/model` names).
+
+    Upstreams that speak the OpenAI format are relayed as bytes; the others are
+    translated by their SDK adapters. Every call is metered: reserved, then settled.
+    """
     settings: Settings = request.app.state.settings
     requested = body.max_completion_tokens or body.max_tokens
     if requested is not None and requested > settings.chat_max_tokens_cap:
@@ -89,30 +93,30 @@ async def chat_completions(
                 outcome.body, status_code=outcome.status_code, headers=idempotency.REPLAYED
             )
         claim = outcome
-    chat_request = service.to_chat_request(
+    body = service.with_max_tokens(
         body, min(settings.llm_default_max_tokens, settings.chat_max_tokens_cap)
     )
     try:
         meter = await service.start_call(
             db=request.app.state.db,
-            registry=registry,
+            gateway=gateway,
             metrics=request.app.state.metrics,
             principal=principal,
-            request=chat_request,
+            body=body,
             request_id=current_request_id(),
             claim=claim,
         )
         if body.stream:
-            return EventStreamResponse(await service.open_stream(meter, chat_request, body))
-        result = await service.complete(meter, chat_request, body.model)
+            return EventStreamResponse(await service.open_stream(meter, gateway, body))
+        answer = await service.complete(meter, gateway, body)
     except BaseException:
         if claim is not None:  # failed before the call settled (which releases it itself)
             with anyio.CancelScope(shield=True):
                 await idempotency.release(db=request.app.state.db, claim=claim)
         raise
-    return result
+    return JSONResponse(answer) if isinstance(answer, dict) else answer
 
 
 @models_router.get("/models", response_model=ModelList)
-async def list_models(registry: RegistryDep) -> ModelList:
-    return service.list_models(registry)
+async def list_models(gateway: GatewayDep) -> ModelList:
+    return gateway.list_models()

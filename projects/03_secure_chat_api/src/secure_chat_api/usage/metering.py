@@ -7,6 +7,7 @@ whatever happens to the call: complete, failed, streamed, cut off or abandoned.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,20 +15,55 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
+from genai_shared.gateway.service import CallRecord
+from genai_shared.llm.fallback import Attempt
 from genai_shared.llm.types import Usage
 from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.idempotency import service as idempotency
-from secure_chat_api.llm.fallback import TrackedChain
 from secure_chat_api.usage import service
 from secure_chat_api.usage.models import CallStatus, UsageRecord
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a call ended, for the ledger: the target that ended it (answered, failed last,
+    or was being asked when the caller left) and the attempts that failed over before it."""
+
+    status: CallStatus
+    provider: str
+    model: str
+    usage: Usage
+    failed_over: Sequence[Attempt] = ()
+    usage_estimated: bool = False
+    error_type: str | None = None
+
+
+_STATUS = {
+    "complete": CallStatus.COMPLETE,
+    "error": CallStatus.ERROR,
+    "cancelled": CallStatus.CANCELLED,
+}
+
+
+def ending_of(record: CallRecord) -> Ending:
+    """A gateway call's ending, from the record the shared gateway filled in."""
+    return Ending(
+        status=_STATUS[record.outcome],
+        # None only if the call failed before a target was chosen: still one row.
+        provider=record.provider or "unknown",
+        model=record.model or "unknown",
+        usage=record.usage,
+        failed_over=record.failed_over,
+        usage_estimated=record.usage_estimated,
+        error_type=record.error_type if record.outcome == "error" else None,
+    )
 
 
 @dataclass
 class Meter:
     db: Database
     metrics: Metrics
-    chain: TrackedChain
     reservation: service.Reservation
     user_id: uuid.UUID
     api_key_id: uuid.UUID | None
@@ -37,17 +73,8 @@ class Meter:
     claim: idempotency.Claim | None = None  # the call's Idempotency-Key, if it has one
     settled: bool = field(default=False, init=False)
 
-    def records(
-        self,
-        *,
-        status: CallStatus,
-        usage: Usage,
-        usage_estimated: bool = False,
-        error_type: str | None = None,
-        message_id: uuid.UUID | None = None,
-        interrupted: bool = False,
-    ) -> list[UsageRecord]:
-        """A row per failed attempt before the last, and one for how the call ended."""
+    def records(self, ending: Ending, message_id: uuid.UUID | None = None) -> list[UsageRecord]:
+        """A row per attempt that failed over, and one for how the call ended."""
         now = utcnow()
         common = {
             "created_at": now,
@@ -59,9 +86,6 @@ class Meter:
             "conversation_id": self.conversation_id,
             "message_id": message_id,
         }
-        attempts = self.chain.attempts
-        final_index = self.chain.final_index(interrupted=interrupted)
-        final = self.chain.targets[final_index]
         rows = [
             UsageRecord(
                 **common,
@@ -74,21 +98,20 @@ class Meter:
                 status=CallStatus.ERROR.value,
                 error_type=attempt.error_type,
             )
-            for index, attempt in enumerate(attempts[:final_index])
+            for index, attempt in enumerate(ending.failed_over)
         ]
-        provider, model = final.provider.name, final.model
         rows.append(
             UsageRecord(
                 **common,
-                provider=provider,
-                model=model,
-                attempt=final_index,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                usage_estimated=usage_estimated,
-                cost_micro_usd=service.call_cost_micro(provider, model, usage),
-                status=status.value,
-                error_type=error_type,
+                provider=ending.provider,
+                model=ending.model,
+                attempt=len(ending.failed_over),
+                input_tokens=ending.usage.input_tokens,
+                output_tokens=ending.usage.output_tokens,
+                usage_estimated=ending.usage_estimated,
+                cost_micro_usd=service.call_cost_micro(ending.provider, ending.model, ending.usage),
+                status=ending.status.value,
+                error_type=ending.error_type,
             )
         )
         return rows
@@ -96,13 +119,9 @@ class Meter:
     async def settle_in(
         self,
         session: AsyncSession,
+        ending: Ending,
         *,
-        status: CallStatus,
-        usage: Usage,
-        usage_estimated: bool = False,
-        error_type: str | None = None,
         message_id: uuid.UUID | None = None,
-        interrupted: bool = False,
         result: idempotency.Result | None = None,
     ) -> None:
         """Settle inside the caller's transaction (once; later calls do nothing).
@@ -112,17 +131,10 @@ class Meter:
         """
         if self.settled:
             return
-        rows = self.records(
-            status=status,
-            usage=usage,
-            usage_estimated=usage_estimated,
-            error_type=error_type,
-            message_id=message_id,
-            interrupted=interrupted,
-        )
+        rows = self.records(ending, message_id)
         await service.settle(session=session, reservation=self.reservation, records=rows)
         if self.claim is not None:
-            if status is CallStatus.COMPLETE and result is not None:
+            if ending.status is CallStatus.COMPLETE and result is not None:
                 await idempotency.finish_in(session, self.claim, result)
             else:
                 await idempotency.release_in(session, self.claim)
@@ -130,26 +142,9 @@ class Meter:
         for row in rows:
             self.metrics.provider_calls.labels(provider=row.provider, status=row.status).inc()
 
-    async def settle(
-        self,
-        *,
-        status: CallStatus,
-        usage: Usage,
-        usage_estimated: bool = False,
-        error_type: str | None = None,
-        interrupted: bool = False,
-        result: idempotency.Result | None = None,
-    ) -> None:
+    async def settle(self, ending: Ending, *, result: idempotency.Result | None = None) -> None:
         """Settle in a transaction of its own."""
         if self.settled:
             return
         async with transaction(self.db) as session:
-            await self.settle_in(
-                session,
-                status=status,
-                usage=usage,
-                usage_estimated=usage_estimated,
-                error_type=error_type,
-                interrupted=interrupted,
-                result=result,
-            )
+            await self.settle_in(session, ending, result=result)
