@@ -13,7 +13,6 @@ take a minute and must never hold a database transaction open:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import anyio
 from sqlalchemy import select, update
 
 from genai_shared.cache import Cache
@@ -34,8 +32,8 @@ from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.pricing import cost_usd
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.tokens import count_messages, count_text
-from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEnd, TextDelta, Usage
-from genai_shared.web.sse import sse_event
+from genai_shared.llm.turn_stream import TurnEnd, done_payload, stream_turn
+from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEvent, Usage
 from multi_provider_chat.chat.cache import recent_conversations_cache
 from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message, MessageRole, MessageStatus
@@ -272,99 +270,38 @@ async def open_stream(turn: Turn, registry: ProviderRegistry) -> AsyncIterator[b
     return _relay(turn, stream, first, placeholder.id)
 
 
-async def _relay(
-    turn: Turn, stream: FallbackStream, first: Any, message_id: uuid.UUID
+def _relay(
+    turn: Turn, stream: FallbackStream, first: StreamEvent, message_id: uuid.UUID
 ) -> AsyncIterator[bytes]:
-    """Forward the stream as SSE; whatever happens, store what arrived and close upstream.
+    """Forward the stream as SSE (``start``, ``delta``..., ``done`` or ``error``); however
+    it ends, store what arrived and close the provider's stream."""
 
-    Events: ``start`` (message ids), ``delta`` (text), then exactly one of ``done``
-    (finish reason, usage, cost) or ``error`` (type, message). A stream that ends without
-    ``done`` is incomplete, by definition.
-    """
-    parts: list[str] = []
-    settled = False
+    async def settle(end: TurnEnd) -> dict[str, Any]:
+        message = await _save_reply(
+            turn,
+            message_id=message_id,
+            content=end.text,
+            status=MessageStatus(end.status),
+            attempts=stream.attempts,
+            usage=end.usage,
+            usage_estimated=end.usage_estimated,
+            finish_reason=end.finish_reason,
+            error_type=end.error_type,
+            provider_request_id=end.provider_request_id,
+        )
+        return done_payload(
+            message_id=message.id,
+            end=end,
+            cost_usd=message.cost_usd,
+            provider=message.provider,
+            model=message.model,
+        )
 
-    async def settle(status: MessageStatus, **fields: Any) -> Message:
-        nonlocal settled
-        settled = True
-        # Shielded: when the client has gone, this task is being cancelled, and the
-        # partial reply must still be written.
-        with anyio.CancelScope(shield=True):
-            saved = await _save_reply(
-                turn,
-                message_id=message_id,
-                content="".join(parts),
-                status=status,
-                attempts=stream.attempts,
-                **fields,
-            )
-        return saved
-
-    try:
-        yield sse_event(
-            {"user_message_id": str(turn.user_message.id), "message_id": str(message_id)},
-            event="start",
-        )
-        event = first
-        while True:
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-                yield sse_event({"text": event.text}, event="delta")
-            elif isinstance(event, StreamEnd):
-                message = await settle(
-                    MessageStatus.COMPLETE,
-                    usage=event.usage,
-                    finish_reason=event.finish_reason,
-                    provider_request_id=event.request_id,
-                )
-                yield sse_event(
-                    {
-                        "message_id": str(message.id),
-                        "finish_reason": event.finish_reason,
-                        "usage": event.usage.model_dump(),
-                        "cost_usd": str(message.cost_usd),
-                        "provider": message.provider,
-                        "model": message.model,
-                    },
-                    event="done",
-                )
-                return
-            event = await anext(stream)
-    except ProviderError as error:
-        await settle(
-            MessageStatus.ERROR,
-            usage=_estimated_usage(turn, "".join(parts)),
-            usage_estimated=True,
-            error_type=type(error).__name__,
-        )
-        app_error = to_app_error(error)
-        yield sse_event(
-            {
-                "type": app_error.error_type,
-                "message": app_error.message,
-                "message_id": str(message_id),
-                "partial_content": "".join(parts),
-            },
-            event="error",
-        )
-    except (asyncio.CancelledError, GeneratorExit):
-        if not settled:
-            logger.info("client disconnected mid-stream; keeping the partial reply")
-            await settle(
-                MessageStatus.CANCELLED,
-                usage=_estimated_usage(turn, "".join(parts)),
-                usage_estimated=True,
-            )
-        raise
-    except Exception as error:
-        if not settled:
-            await settle(
-                MessageStatus.ERROR,
-                usage=_estimated_usage(turn, "".join(parts)),
-                usage_estimated=True,
-                error_type=type(error).__name__,
-            )
-        raise
-    finally:
-        with anyio.CancelScope(shield=True):
-            await stream.aclose()  # releases the provider's connection
+    start = {"user_message_id": str(turn.user_message.id), "message_id": str(message_id)}
+    return stream_turn(
+        stream,
+        first,
+        start=start,
+        settle=settle,
+        prompt_tokens=lambda: count_messages(turn.request.messages),
+    )

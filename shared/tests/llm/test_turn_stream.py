@@ -1,0 +1,94 @@
+"""A streamed chat turn: the events sent, and ``settle`` called once however it ends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genai_shared.llm.errors import ProviderUnavailable
+from genai_shared.llm.fallback import FallbackChain, Target
+from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
+from genai_shared.llm.turn_stream import TurnEnd, done_payload, stream_turn
+from genai_shared.llm.types import ChatMessage, ChatRequest
+
+START = {"user_message_id": "u1", "message_id": "m1"}
+REQUEST = ChatRequest(model="echo-1", messages=[ChatMessage(role="user", content="one two")])
+
+
+def _events(chunks: list[bytes]) -> list[tuple[str, dict]]:
+    out = []
+    for chunk in chunks:
+        name, data = chunk.decode().strip().split("\n")
+        out.append((name.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return out
+
+
+async def _turn(script: MockScript):
+    ends: list[TurnEnd] = []
+
+    async def settle(end: TurnEnd) -> dict:
+        ends.append(end)
+        return done_payload(message_id="m1", end=end, cost_usd=0, provider="mock", model="echo-1")
+
+    stream = FallbackChain([Target(MockProvider(script), "echo-1")]).stream(REQUEST)
+    first = await anext(stream)
+    events = stream_turn(stream, first, start=START, settle=settle, prompt_tokens=lambda: 7)
+    return events, ends
+
+
+async def test_a_complete_turn():
+    events, ends = await _turn(MockScript(reply="a b c"))
+    sent = _events([chunk async for chunk in events])
+    assert [name for name, _ in sent] == ["start", "delta", "delta", "delta", "done"]
+    assert sent[0][1] == START
+    [end] = ends
+    assert (end.status, end.text, end.usage_estimated, end.interrupted) == (
+        "complete",
+        "a b c",
+        False,
+        False,
+    )
+    assert sent[-1][1]["finish_reason"] == end.finish_reason == "stop"
+
+
+async def test_a_provider_failure_mid_stream_is_an_error_event():
+    events, ends = await _turn(
+        MockScript(
+            reply="a b c d", error_after_chunks=2, error=ProviderUnavailable("x", provider="mock")
+        )
+    )
+    sent = _events([chunk async for chunk in events])
+    assert [name for name, _ in sent][-1] == "error"
+    assert sent[-1][1]["partial_content"] == "a b "
+    assert sent[-1][1]["message_id"] == "m1"
+    [end] = ends
+    assert (end.status, end.error_type, end.interrupted) == ("error", "ProviderUnavailable", False)
+    assert end.usage.input_tokens == 7  # counted here: the provider never sent usage
+
+
+async def test_a_client_that_leaves_is_settled_once_as_cancelled():
+    events, ends = await _turn(MockScript(reply="a b c d e f"))
+    await anext(events)  # start
+    await anext(events)  # first delta
+    await events.aclose()
+    [end] = ends
+    assert (end.status, end.text, end.interrupted) == ("cancelled", "a ", True)
+    assert end.usage_estimated is True
+
+
+async def test_a_failure_here_is_settled_then_raised():
+    async def broken_settle(end: TurnEnd) -> dict:
+        ends.append(end)
+        if end.status == "complete":
+            raise RuntimeError("database gone")
+        return {}
+
+    ends: list[TurnEnd] = []
+    stream = FallbackChain([Target(MockProvider(MockScript(reply="a")), "echo-1")]).stream(REQUEST)
+    events = stream_turn(
+        stream, await anext(stream), start=START, settle=broken_settle, prompt_tokens=lambda: 1
+    )
+    with pytest.raises(RuntimeError):
+        _ = [chunk async for chunk in events]
+    assert [end.status for end in ends] == ["complete"]  # settled once, not again as error
