@@ -9,6 +9,11 @@ gateway's added cost relative to the direct run measured in the same invocation.
     uv run python benchmarks/gateway_overhead.py                # start both, measure
     uv run python benchmarks/gateway_overhead.py --gateway-url http://127.0.0.1:4000/v1 \
         --gateway-model openai/gpt-4o-mini                      # measure another gateway
+    uv run python benchmarks/gateway_overhead.py --project 03   # the metered gateway
+
+With ``--project 03`` the gateway is project 03's (an API key, a budget reservation and a
+ledger settlement per call, on a migrated SQLite file): the targets are for project 02's
+plain gateway and are not checked then; the figures show what metering costs.
 
 The gateway runs as one uvicorn worker pinned to CPU 0 (``taskset``) when available; the
 fake upstream and the load generator share the other core. Everything is on loopback.
@@ -20,7 +25,9 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +42,7 @@ TARGETS = {
     "rps_c32": 1000.0,
     "added_ttft_ms_c1": 1.5,
 }
+ANY_KEY = "bench"  # the fake upstream and project 02 take any key
 BODY_MESSAGES = [
     {"role": "system", "content": "You are a concise assistant."},
     {"role": "user", "content": "Give me one sentence about benchmarks, please."},
@@ -67,12 +75,12 @@ class Run:
 
 
 async def one_request(
-    session: aiohttp.ClientSession, url: str, model: str, stream: bool
+    session: aiohttp.ClientSession, url: str, model: str, stream: bool, token: str = ANY_KEY
 ) -> tuple[float, float | None]:
     body = {"model": model, "messages": BODY_MESSAGES, "max_tokens": 64, "stream": stream}
     started = time.perf_counter()
     first: float | None = None
-    async with session.post(url, json=body, headers={"Authorization": "Bearer bench"}) as resp:
+    async with session.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
         if resp.status != 200:
             raise RuntimeError(f"HTTP {resp.status}: {(await resp.text())[:200]}")
         if stream:
@@ -96,6 +104,7 @@ async def measure(
     requests: int,
     max_seconds: float,
     pid: int = 0,
+    token: str = ANY_KEY,
 ) -> Run:
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     latencies: list[float] = []
@@ -103,7 +112,7 @@ async def measure(
     errors = 0
     async with aiohttp.ClientSession(connector=connector) as session:
         for _ in range(min(20, requests)):  # warm-up: connections, imports, caches
-            await one_request(session, url, model, stream)
+            await one_request(session, url, model, stream, token)
         queue = iter(range(requests))
         deadline = time.perf_counter() + max_seconds
         cpu_before = cpu_seconds(pid) if pid else 0.0
@@ -115,7 +124,7 @@ async def measure(
                 if time.perf_counter() > deadline:
                     return
                 try:
-                    latency, first = await one_request(session, url, model, stream)
+                    latency, first = await one_request(session, url, model, stream, token)
                 except Exception:
                     errors += 1
                     continue
@@ -215,6 +224,11 @@ async def main_async(args: argparse.Namespace) -> None:
             "DATABASE_URL": "sqlite+aiosqlite:///:memory:",
             "PORT": str(gateway_port),
         }
+        token = ANY_KEY
+        app_factory = "multi_provider_chat.main:create_app"
+        if args.project == "03":
+            app_factory = "secure_chat_api.main:create_app"
+            gateway_env.update(project_03_env())
         if args.gateway_url:
             gateway_url, gateway_model = (
                 args.gateway_url.rstrip("/") + "/chat/completions",
@@ -229,7 +243,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "multi_provider_chat.main:create_app",
+                app_factory,
                 "--factory",
                 "--host",
                 "127.0.0.1",
@@ -245,6 +259,8 @@ async def main_async(args: argparse.Namespace) -> None:
             ]
             context = process(cmd, gateway_port, env=gateway_env)
         with context as gateway_pid:
+            if args.project == "03" and not args.gateway_url:
+                token = await project_03_api_key(f"http://127.0.0.1:{gateway_port}")
             for stream in (False, True):
                 for conc in args.concurrency:
                     for label, url, model, pid in (
@@ -260,10 +276,51 @@ async def main_async(args: argparse.Namespace) -> None:
                             requests=args.requests,
                             max_seconds=args.max_seconds,
                             pid=pid,
+                            token=token if label == "gateway" else ANY_KEY,
                         )
                         runs.append(run)
     report(runs)
-    check_targets(compare(runs))
+    summary = compare(runs)
+    if args.project == "02":
+        check_targets(summary)
+    else:
+        print("\n(the targets are for project 02's plain gateway; project 03 adds an API-key")
+        print(" check, a budget reservation and a ledger settlement, each a SQLite transaction)")
+
+
+def project_03_env() -> dict[str, str]:
+    """Project 03 on a migrated SQLite file, with limits and a budget no run reaches."""
+    database_url = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='bench-03-')}/bench.db"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "bench-secret-key-0123456789-abcdefghijklmnop",
+        "RATE_LIMIT_CHAT": "100000000",
+        "RATE_LIMIT_DEFAULT": "100000000",
+        "RATE_LIMIT_AUTH": "100000000",
+        "DEFAULT_MONTHLY_BUDGET_USD": "1000000",
+    }
+    ini = REPO / "projects" / "03_secure_chat_api" / "alembic.ini"
+    subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return env
+
+
+async def project_03_api_key(base_url: str) -> str:
+    """Sign up, log in and create an API key (the SDK's way in to project 03's gateway)."""
+    account = {"email": "bench@example.com", "password": "a long enough bench password"}
+    async with aiohttp.ClientSession(base_url) as session:
+        await session.post("/api/v1/auth/signup", json={**account, "display_name": "Bench"})
+        form = {"username": account["email"], "password": account["password"]}
+        async with session.post("/api/v1/auth/login", data=form) as response:
+            access = (await response.json())["access_token"]
+        headers = {"Authorization": f"Bearer {access}"}
+        async with session.post("/api/v1/api-keys", json={"name": "bench"}, headers=headers) as r:
+            return str((await r.json())["key"])
 
 
 def main() -> None:
@@ -274,6 +331,9 @@ def main() -> None:
     parser.add_argument("--model", default="gpt-4o-mini", help="model name at the upstream")
     parser.add_argument("--gateway-url", help="measure another OpenAI-compatible gateway (…/v1)")
     parser.add_argument("--gateway-model", default="openai/gpt-4o-mini")
+    parser.add_argument(
+        "--project", choices=["02", "03"], default="02", help="whose gateway to start"
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

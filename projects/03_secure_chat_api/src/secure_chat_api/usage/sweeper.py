@@ -45,6 +45,10 @@ async def sweep_forever(
     while True:
         try:
             await sweep_once(db=db, metrics=metrics, timeout_seconds=timeout_seconds)
-        except Exception:
-            logger.warning("the budget reservation sweep failed; retrying later", exc_info=True)
+        except Exception as error:  # the database is down, or not migrated yet
+            logger.warning(
+                "the budget reservation sweep failed (%s); retrying in %ss",
+                type(error).__name__,
+                interval_seconds,
+            )
         await asyncio.sleep(interval_seconds)
