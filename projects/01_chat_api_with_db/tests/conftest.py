@@ -1,89 +1,39 @@
-"""Project 01 fixtures. Every API test runs twice: on SQLite with the in-process cache, and
-(integration) on the real PostgreSQL with the real Redis."""
+"""Project 01 fixtures: its app on the plugin's ``backend`` (SQLite, or PostgreSQL with
+Redis as an integration test) and a client on it with the tables created.
+
+The owner fixtures the contracts ask for are the ones of ``contracts.users``: a request
+names the user who owns a conversation.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from chat_api_with_db.core.config import Settings
 from chat_api_with_db.core.database import Base
 from chat_api_with_db.main import create_app
-
-ApiCall = Callable[..., Awaitable[httpx.Response]]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+from genai_shared.testing.contracts import support
+from genai_shared.testing.contracts.users import make_user, owner, register_owner  # noqa: F401 - fixtures
 
 
 @pytest.fixture
-async def settings(backend: str, request: pytest.FixtureRequest, sqlite_url: str) -> Settings:
-    if backend == "sqlite":
-        return Settings(_env_file=None, environment="test", database_url=sqlite_url)
-    redis_url = request.getfixturevalue("redis_url")
-    client = Redis.from_url(redis_url, socket_timeout=2)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
-    return Settings(
-        _env_file=None,
-        environment="test",
-        database_url=request.getfixturevalue("postgres_url"),
-        redis_url=redis_url,
-        # Generous on a busy CI box: a timeout would silently skip the cache under test.
-        redis_timeout_seconds=5,
-    )
+def app_factory() -> support.AppFactory:
+    """``app_factory(**settings)``: the app on exactly these settings (no environment file)."""
+    return lambda **values: create_app(Settings(_env_file=None, **values))
 
 
 @pytest.fixture
-def app(settings: Settings) -> FastAPI:
-    return create_app(settings)
+async def app(
+    app_factory: support.AppFactory, backend: str, request: pytest.FixtureRequest
+) -> FastAPI:
+    return app_factory(environment="test", **await support.backend_settings(backend, request))
 
 
 @pytest.fixture
-async def client(app: FastAPI, asgi_client: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app) as client:
-        async with app.state.db.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        try:
-            yield client
-        finally:
-            async with app.state.db.engine.begin() as conn:
-                await conn.run_sync(Base.metadata.drop_all)
-
-
-@pytest.fixture
-def make_user(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
-    counter = iter(range(1_000_000))
-
-    async def make(email: str | None = None, display_name: str = "Ada") -> dict[str, Any]:
-        email = email or f"user{next(counter)}@example.com"
-        response = await client.post(
-            "/api/v1/users", json={"email": email, "display_name": display_name}
-        )
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    return make
-
-
-@pytest.fixture
-def make_conversation(
-    client: httpx.AsyncClient,
-) -> Callable[..., Awaitable[dict[str, Any]]]:
-    async def make(user_id: str, title: str = "A chat", **extra: Any) -> dict[str, Any]:
-        response = await client.post(
-            "/api/v1/conversations", json={"user_id": user_id, "title": title, **extra}
-        )
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    return make
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with support.serve_with_tables(app, Base.metadata) as client:
+        yield client

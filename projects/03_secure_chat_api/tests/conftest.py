@@ -4,6 +4,10 @@ rate limiter, and (integration) on the real PostgreSQL with the real Redis.
 ``client`` is signed in as a default user (``user``); ``make_user`` signs up and logs in
 more, each with its own ``headers``; ``anon`` is a client with no credentials.
 ``expect_error`` comes from the genai_shared plugin.
+
+For the contracts of ``genai_shared.testing.contracts``, a conversation's owner is the
+signed-in user: ``owner`` is ``user``, ``register_owner(client)`` signs another one up.
+``backend`` comes from the plugin.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from redis.asyncio import Redis
 from sqlalchemy import update
 
 from genai_shared.llm.registry import ProviderRegistry
+from genai_shared.testing.contracts import support
 from secure_chat_api.core.config import Settings
 from secure_chat_api.core.database import Base
 from secure_chat_api.core.money import to_micro
@@ -67,11 +71,6 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **{**TEST_SETTINGS, **overrides})
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     """Override in a test module to change the app's settings."""
@@ -80,24 +79,10 @@ def settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 async def settings(
-    backend: str,
-    request: pytest.FixtureRequest,
-    sqlite_url: str,
-    settings_overrides: dict[str, Any],
+    backend: str, request: pytest.FixtureRequest, settings_overrides: dict[str, Any]
 ) -> Settings:
-    if backend == "sqlite":
-        return make_settings(database_url=sqlite_url, **settings_overrides)
-    redis_url = request.getfixturevalue("redis_url")
-    client = Redis.from_url(redis_url, socket_timeout=2)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
     return make_settings(
-        database_url=request.getfixturevalue("postgres_url"),
-        redis_url=redis_url,
-        # Generous on a busy CI box: a Redis timeout fails chat closed (503).
-        **{"redis_timeout_seconds": 5, **settings_overrides},
+        **{**await support.backend_settings(backend, request), **settings_overrides}
     )
 
 
@@ -161,16 +146,16 @@ async def set_user(app: FastAPI, user_id: str, **values: Any) -> None:
 
 
 @pytest.fixture
-async def anon(app: FastAPI, asgi_client: Any) -> AsyncIterator[httpx.AsyncClient]:
+def app_factory() -> support.AppFactory:
+    """``app_factory(**settings)``: an app of a test's own, on the test defaults."""
+    return lambda **values: create_app(make_settings(**values))
+
+
+@pytest.fixture
+async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client with no credentials; the tables exist for the test's duration."""
-    async with asgi_client(app) as client:
-        async with app.state.db.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        try:
-            yield client
-        finally:
-            async with app.state.db.engine.begin() as conn:
-                await conn.run_sync(Base.metadata.drop_all)
+    async with support.serve_with_tables(app, Base.metadata) as client:
+        yield client
 
 
 MakeUser = Callable[..., Awaitable[Account]]
@@ -192,6 +177,22 @@ def make_user(app: FastAPI, anon: httpx.AsyncClient) -> MakeUser:
 @pytest.fixture
 async def user(make_user: MakeUser) -> Account:
     return await make_user("owner@example.com")
+
+
+@pytest.fixture
+def owner(user: Account) -> support.Owner:
+    return support.Owner.signed_in(user.id, user.headers)
+
+
+@pytest.fixture
+def register_owner() -> support.RegisterOwner:
+    """Sign a new user up through any client, also one on an app a test builds itself."""
+
+    async def register(client: httpx.AsyncClient) -> support.Owner:
+        account = await sign_up(client, f"owner-{uuid.uuid4().hex[:12]}@example.com")
+        return support.Owner.signed_in(account.id, account.headers)
+
+    return register
 
 
 @pytest.fixture

@@ -1,115 +1,12 @@
-"""The recent-conversations cache: hits, invalidation, the reader/writer race, and Redis down."""
+"""The recent-conversations cache, from the shared contract."""
 
 from __future__ import annotations
 
-import uuid
-
+from genai_shared.testing.contracts.cache import RecentConversationsCacheContract
 from multi_provider_chat.chat.cache import recent_conversations_cache
 from multi_provider_chat.chat.models import Conversation
 
 
-async def _insert_behind_the_apis_back(app, user_id: str, title: str) -> None:
-    async with app.state.db.sessionmaker() as session:
-        session.add(Conversation(user_id=uuid.UUID(user_id), title=title, meta={}))
-        await session.commit()
-
-
-async def _titles(client, user_id: str) -> list[str]:
-    response = await client.get("/api/v1/conversations", params={"user_id": user_id})
-    assert response.status_code == 200
-    return [c["title"] for c in response.json()["items"]]
-
-
-async def test_first_page_is_served_from_the_cache(app, client, make_user, make_conversation):
-    user = await make_user()
-    await make_conversation(user["id"], title="via api")
-    assert await _titles(client, user["id"]) == ["via api"]
-    # A row the API did not write is invisible until the cache entry goes: proof of a hit.
-    await _insert_behind_the_apis_back(app, user["id"], "sneaky")
-    assert await _titles(client, user["id"]) == ["via api"]
-
-
-async def test_every_write_invalidates(app, client, make_user, make_conversation):
-    user = await make_user()
-    conversation = await make_conversation(user["id"], title="first")
-    path = f"/api/v1/conversations/{conversation['id']}"
-
-    assert await _titles(client, user["id"]) == ["first"]
-    await make_conversation(user["id"], title="second")
-    assert await _titles(client, user["id"]) == ["second", "first"]
-
-    await client.patch(path, json={"title": "renamed"})
-    assert await _titles(client, user["id"]) == ["second", "renamed"]
-
-    await _titles(client, user["id"])
-    before = (await client.get("/api/v1/conversations", params={"user_id": user["id"]})).json()
-    await client.post(f"{path}/messages", json={"role": "user", "content": "hi"})
-    after = (await client.get("/api/v1/conversations", params={"user_id": user["id"]})).json()
-    assert after["items"][1]["updated_at"] > before["items"][1]["updated_at"]
-
-    await client.delete(path)
-    assert await _titles(client, user["id"]) == ["second"]
-
-
-async def test_a_racing_reader_never_leaves_a_stale_read_behind(
-    app, client, make_user, make_conversation
-):
-    """Reader: read generation, read DB (old). Writer: commit, bump. Reader: store the old page.
-
-    The stale page lands under the old generation, so the next read after the write is fresh.
-    """
-    user = await make_user()
-    user_id = uuid.UUID(user["id"])
-    await make_conversation(user["id"], title="old")
-    cache = recent_conversations_cache(app.state.cache, ttl_seconds=60)
-
-    generation = await cache.generation(user_id)
-    stale_page = (
-        await client.get("/api/v1/conversations", params={"user_id": user["id"], "limit": 5})
-    ).json()
-    await make_conversation(user["id"], title="new")  # commits, then bumps the generation
-    from genai_shared.db.pagination import Page
-    from multi_provider_chat.chat.schemas import ConversationPublic
-
-    stale = Page[ConversationPublic].model_validate(stale_page)
-    await cache.put(user_id, generation, stale, variant="limit20")
-
-    assert await _titles(client, user["id"]) == ["new", "old"]
-
-
-async def test_write_failure_leaves_cache_and_data_untouched(
-    app, client, make_user, make_conversation
-):
-    user = await make_user()
-    await make_conversation(user["id"], title="kept")
-    assert await _titles(client, user["id"]) == ["kept"]
-    response = await client.post("/api/v1/conversations", json={"user_id": user["id"], "title": ""})
-    assert response.status_code == 422
-    assert await _titles(client, user["id"]) == ["kept"]
-
-
-async def test_list_still_works_when_redis_is_down(sqlite_url, asgi_client):
-    """A configured but unreachable Redis degrades to the database; readiness says why."""
-    from multi_provider_chat.core.config import Settings
-    from multi_provider_chat.core.database import Base
-    from multi_provider_chat.main import create_app
-
-    settings = Settings(
-        _env_file=None,
-        database_url=sqlite_url,
-        redis_url="redis://127.0.0.1:1/0",
-        redis_timeout_seconds=0.2,
-    )
-    app = create_app(settings)
-    async with asgi_client(app) as client:
-        async with app.state.db.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        user = (
-            await client.post("/api/v1/users", json={"email": "a@b.co", "display_name": "A"})
-        ).json()
-        await client.post("/api/v1/conversations", json={"user_id": user["id"], "title": "t"})
-        assert await _titles(client, user["id"]) == ["t"]
-        ready = await client.get("/health/ready")
-        assert ready.status_code == 503
-        assert ready.json()["checks"]["redis"]["status"] == "error"
-        assert ready.json()["checks"]["database"]["status"] == "ok"
+class TestRecentConversationsCache(RecentConversationsCacheContract):
+    conversation_model = Conversation
+    recent_conversations_cache = recent_conversations_cache

@@ -2,6 +2,7 @@
 
 Fixtures every project's tests use:
 
+- ``backend``: ``"sqlite"``, then ``"postgres"`` (integration): each API test runs on both.
 - ``sqlite_url``: a fresh SQLite file per test.
 - ``postgres_url``: a throw-away PostgreSQL database for the test session (integration).
 - ``redis_client`` / ``fake_redis``: a real Redis (integration) or fakeredis.
@@ -91,6 +92,16 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 # --- databases -------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which database (and cache) a project's app runs on; its ``settings`` fixture reads it.
+
+    SQLite with the in-process cache always; PostgreSQL with the real Redis as an
+    integration test. A module that only needs one overrides ``backend``.
+    """
+    return str(request.param)
 
 
 @pytest.fixture
