@@ -1,12 +1,12 @@
 """Project 02 fixtures. ``settings`` follow the plugin's ``backend``; ``llm_registry``
-scripts the providers (none: the ones the settings configure); ``make_conversation`` is for
-the chat tests. Owners, as in project 01, come from ``contracts.users``.
+scripts the providers (none: the ones the settings configure). Owners, as in project 01,
+come from ``contracts.users``; ``default_gateway`` and ``upstream_gateway`` serve the app on
+a socket for ``contracts.gateway``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -14,7 +14,10 @@ from fastapi import FastAPI
 
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.testing.contracts import support
+from genai_shared.testing.contracts.gateway import Gateway
 from genai_shared.testing.contracts.users import make_user, owner, register_owner  # noqa: F401 - fixtures
+from genai_shared.testing.fake_upstream import RunningFakeUpstream
+from genai_shared.testing.live_server import live_server
 from multi_provider_chat.core.config import Settings
 from multi_provider_chat.core.database import Base
 from multi_provider_chat.main import create_app
@@ -50,11 +53,16 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def make_conversation(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
-    """``await make_conversation(user_id, title=...)``: a conversation of that user's."""
+def default_gateway(sqlite_url: str) -> Iterator[Gateway]:
+    """The app on embedded defaults: no provider configured, the mock answers."""
+    with live_server(create_app(Settings(_env_file=None, database_url=sqlite_url))) as url:
+        yield Gateway(url, api_key="unused", database_url=sqlite_url)
 
-    async def make(user_id: str, title: str = "A chat", **extra: Any) -> dict[str, Any]:
-        user = support.Owner.named_in_request(user_id)
-        return await support.new_conversation(client, user, title, **extra)
 
-    return make
+@pytest.fixture
+def upstream_gateway(sqlite_url: str, fake_upstream: RunningFakeUpstream) -> Iterator[Gateway]:
+    """The app with OpenAI, Anthropic and OpenRouter all pointed at the fake upstream."""
+    providers = fake_upstream.provider_settings().model_dump()
+    settings = Settings(_env_file=None, database_url=sqlite_url, **providers)
+    with live_server(create_app(settings)) as url:
+        yield Gateway(url, api_key="unused", database_url=sqlite_url)

@@ -7,13 +7,16 @@ more, each with its own ``headers``; ``anon`` is a client with no credentials.
 
 For the contracts of ``genai_shared.testing.contracts``, a conversation's owner is the
 signed-in user: ``owner`` is ``user``, ``register_owner(client)`` signs another one up.
-``backend`` comes from the plugin.
+``backend`` comes from the plugin. ``default_gateway``, ``upstream_gateway`` and
+``fallback_gateway`` serve the app on a socket, once per module, each with an API key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -23,8 +26,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from genai_shared.db.session import Database
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.testing.contracts import support
+from genai_shared.testing.contracts.gateway import Gateway
+from genai_shared.testing.fake_upstream import RunningFakeUpstream
+from genai_shared.testing.live_server import live_server
 from secure_chat_api.core.config import Settings
 from secure_chat_api.core.database import Base
 from secure_chat_api.core.money import to_micro
@@ -246,3 +253,62 @@ def settings_factory() -> Callable[..., Settings]:
 def signup() -> Callable[..., Awaitable[Account]]:
     """``await signup(client, email)``: sign up and log in through any client."""
     return sign_up
+
+
+# --- the OpenAI-compatible gateway on a socket (contracts.gateway) ---------------------------
+
+
+@contextmanager
+def serve_gateway(settings: Settings) -> Iterator[Gateway]:
+    """Serve the app on a socket with its tables, a signed-up user and an API key of theirs."""
+
+    async def create_tables() -> None:
+        db = Database(settings.database_url)
+        async with db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        await db.dispose()
+
+    asyncio.run(create_tables())
+    with live_server(create_app(settings)) as url:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            email = "gw@example.com"
+            body = {"email": email, "display_name": "G", "password": PASSWORD}
+            assert http.post("/api/v1/auth/signup", json=body).status_code == 201
+            login = http.post("/api/v1/auth/login", data={"username": email, "password": PASSWORD})
+            bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            key = http.post("/api/v1/api-keys", json={"name": "sdk"}, headers=bearer)
+            assert key.status_code == 201, key.text
+        yield Gateway(url, api_key=key.json()["key"], database_url=settings.database_url)
+
+
+def _gateway_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('gateway')}/gateway.db"
+
+
+@pytest.fixture(scope="module")
+def default_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """The app on embedded defaults: no provider configured, the mock answers."""
+    with serve_gateway(make_settings(database_url=_gateway_db(tmp_path_factory))) as gateway:
+        yield gateway
+
+
+@pytest.fixture(scope="module")
+def upstream_gateway(
+    tmp_path_factory: pytest.TempPathFactory, fake_upstream: RunningFakeUpstream
+) -> Iterator[Gateway]:
+    """The app with OpenAI, Anthropic and OpenRouter all pointed at the fake upstream."""
+    providers = fake_upstream.provider_settings().model_dump()
+    settings = make_settings(database_url=_gateway_db(tmp_path_factory), **providers)
+    with serve_gateway(settings) as gateway:
+        yield gateway
+
+
+@pytest.fixture(scope="module")
+def fallback_gateway(
+    tmp_path_factory: pytest.TempPathFactory, fake_upstream: RunningFakeUpstream
+) -> Iterator[Gateway]:
+    """Like ``upstream_gateway``, with ``LLM_FALLBACKS=mock/echo-1`` behind every model."""
+    providers = fake_upstream.provider_settings(llm_fallbacks=["mock/echo-1"]).model_dump()
+    settings = make_settings(database_url=_gateway_db(tmp_path_factory), **providers)
+    with serve_gateway(settings) as gateway:
+        yield gateway

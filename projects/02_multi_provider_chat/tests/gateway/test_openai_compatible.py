@@ -1,153 +1,16 @@
 """/v1/chat/completions and /v1/models, driven by the official ``openai`` SDK.
 
-Twice over: on embedded defaults (the offline mock provider), and with the project's
-providers pointed at the fake upstream, so a request goes SDK -> gateway -> real provider
-SDK -> fake OpenAI / Anthropic server and back, in both wire formats.
+All from the shared contract: project 02 checks no caller key, so any string will do.
 """
 
 from __future__ import annotations
 
-import openai
-import pytest
-
-from genai_shared.testing.fake_upstream import FAKE_OPENAI_KEY
-from genai_shared.testing.live_server import live_server
-from multi_provider_chat.core.config import Settings
-from multi_provider_chat.main import create_app
-
-MESSAGES = [
-    {"role": "system", "content": "You are terse."},
-    {"role": "user", "content": "Say something"},
-]
+from genai_shared.testing.contracts import gateway
 
 
-@pytest.fixture
-def default_gateway(sqlite_url):
-    """Project 02 on embedded defaults: no provider configured, the mock answers."""
-    with live_server(create_app(Settings(_env_file=None, database_url=sqlite_url))) as url:
-        yield url
+class TestOnEmbeddedDefaults(gateway.OnEmbeddedDefaultsContract):
+    """The offline mock answers."""
 
 
-@pytest.fixture
-def upstream_gateway(sqlite_url, fake_upstream):
-    """Project 02 with OpenAI, Anthropic and OpenRouter all pointed at the fake upstream."""
-    provider_settings = fake_upstream.provider_settings()
-    settings = Settings(_env_file=None, database_url=sqlite_url, **provider_settings.model_dump())
-    with live_server(create_app(settings)) as url:
-        yield url
-
-
-def _client(base_url: str) -> openai.AsyncOpenAI:
-    # The gateway decides on retries and failover; the caller's SDK must not retry on top.
-    return openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0)
-
-
-class TestOnEmbeddedDefaults:
-    async def test_completion(self, default_gateway):
-        async with _client(default_gateway) as client:
-            reply = await client.chat.completions.create(model="mock/echo-1", messages=MESSAGES)
-        assert reply.object == "chat.completion"
-        assert reply.model == "mock/echo-1"
-        assert reply.choices[0].message.role == "assistant"
-        assert reply.choices[0].message.content == "Echo: Say something"
-        assert reply.choices[0].finish_reason == "stop"
-        assert reply.usage.prompt_tokens > 0
-        assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
-
-    async def test_stream_with_usage(self, default_gateway):
-        async with _client(default_gateway) as client:
-            stream = await client.chat.completions.create(
-                model="mock/echo-1",
-                messages=MESSAGES,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            chunks = [chunk async for chunk in stream]
-        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        assert text == "Echo: Say something"
-        assert chunks[0].choices[0].delta.role == "assistant"
-        finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
-        assert finishes[-1] == "stop"
-        assert chunks[-1].choices == []
-        assert chunks[-1].usage.completion_tokens > 0
-        assert len({c.id for c in chunks}) == 1
-
-    async def test_models(self, default_gateway):
-        async with _client(default_gateway) as client:
-            models = [m.id async for m in client.models.list()]
-        assert "mock/echo-1" in models
-
-    async def test_unknown_model_is_a_422_the_sdk_understands(self, default_gateway):
-        async with _client(default_gateway) as client:
-            with pytest.raises(openai.UnprocessableEntityError) as caught:
-                await client.chat.completions.create(model="nope/x", messages=MESSAGES)
-        assert "nope/x" in caught.value.message
-
-    @pytest.mark.parametrize("field", ["api_base", "base_url", "api_key"])
-    async def test_callers_cannot_redirect_the_upstream(self, default_gateway, field):
-        async with _client(default_gateway) as client:
-            with pytest.raises(openai.UnprocessableEntityError):
-                await client.chat.completions.create(
-                    model="mock/echo-1",
-                    messages=MESSAGES,
-                    extra_body={field: "http://attacker.example/v1"},
-                )
-
-
-class TestThroughTheFakeUpstream:
-    @pytest.mark.parametrize(
-        "model", ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5", "openrouter/openai/gpt-4o"]
-    )
-    async def test_completion_over_each_provider(
-        self, upstream_gateway, fake_upstream_requests, model
-    ):
-        async with _client(upstream_gateway) as client:
-            reply = await client.chat.completions.create(
-                model=model, messages=MESSAGES, max_tokens=50
-            )
-        assert reply.choices[0].message.content == "Echo: Say something"
-        assert reply.usage.completion_tokens > 0
-        upstream = fake_upstream_requests[-1]
-        expected_path = "/v1/messages" if model.startswith("anthropic/") else "chat/completions"
-        assert upstream.path.endswith(expected_path)
-
-    @pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"])
-    async def test_stream_over_each_provider(self, upstream_gateway, model):
-        async with _client(upstream_gateway) as client:
-            stream = await client.chat.completions.create(
-                model=model,
-                messages=MESSAGES,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            chunks = [chunk async for chunk in stream]
-        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
-            "Echo: Say something"
-        )
-        assert chunks[-1].usage.prompt_tokens > 0
-
-    async def test_upstream_rate_limit_reaches_the_caller_as_429(self, upstream_gateway):
-        async with _client(upstream_gateway) as client:
-            with pytest.raises(openai.RateLimitError) as caught:
-                await client.chat.completions.create(
-                    model="openai/gpt-4o-mini@fault=rate_limit=2", messages=MESSAGES
-                )
-        assert caught.value.response.headers["retry-after"] == "2"
-
-    async def test_upstream_key_never_reaches_the_caller(self, upstream_gateway):
-        async with _client(upstream_gateway) as client:
-            with pytest.raises(openai.APIStatusError) as caught:
-                await client.chat.completions.create(
-                    model="openai/gpt-4o-mini@fault=server_error", messages=MESSAGES
-                )
-        assert caught.value.status_code == 502
-        assert FAKE_OPENAI_KEY not in caught.value.response.text
-
-    async def test_broken_stream_is_an_error_not_a_short_answer(self, upstream_gateway):
-        async with _client(upstream_gateway) as client:
-            stream = await client.chat.completions.create(
-                model="openai/gpt-4o-mini@fault=truncate_after=1", messages=MESSAGES, stream=True
-            )
-            with pytest.raises(openai.APIError):
-                async for _ in stream:
-                    pass
+class TestThroughTheFakeUpstream(gateway.ThroughTheFakeUpstreamContract):
+    """OpenAI, Anthropic and OpenRouter, each through its real SDK to the fake upstream."""

@@ -14,5 +14,17 @@ from __future__ import annotations
 
 import pytest
 
-_MODULES = ("app", "cache", "conversations", "messages", "migrations", "support", "users")
+_MODULES = (
+    "app",
+    "cache",
+    "chat_turn",
+    "conversations",
+    "gateway",
+    "messages",
+    "migrations",
+    "providers",
+    "streaming",
+    "support",
+    "users",
+)
 pytest.register_assert_rewrite(*(f"{__name__}.{module}" for module in _MODULES))
