@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, Uuid
@@ -10,12 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chat_api_with_db.core.database import Base
 from genai_shared.db.base import JSONType, TimestampMixin, UUIDPrimaryKeyMixin, utcnow
-
-
-class MessageRole(StrEnum):
-    USER = "user"
-    ASSISTANT = "assistant"
-    SYSTEM = "system"
 
 
 class Conversation(UUIDPrimaryKeyMixin, TimestampMixin, Base):

@@ -3,7 +3,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -20,23 +19,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from genai_shared.chat.schemas import MessageStatus
 from genai_shared.db.base import JSONType, TimestampMixin, UUIDPrimaryKeyMixin, utcnow
 from secure_chat_api.core.database import Base
-
-
-class MessageRole(StrEnum):
-    USER = "user"
-    ASSISTANT = "assistant"
-    SYSTEM = "system"
-
-
-class MessageStatus(StrEnum):
-    """Where an assistant reply ended up. User and system messages are always complete."""
-
-    COMPLETE = "complete"
-    STREAMING = "streaming"  # being generated right now
-    ERROR = "error"  # the provider failed; content is what arrived before
-    CANCELLED = "cancelled"  # the client went away; content is what arrived before
 
 
 class Conversation(UUIDPrimaryKeyMixin, TimestampMixin, Base):
