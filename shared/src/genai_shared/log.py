@@ -8,10 +8,16 @@ from genai_shared.web.request_id import current_request_id
 
 
 class RequestIdFilter(logging.Filter):
-    """Adds ``record.request_id`` so every format string can print it."""
+    """Adds ``record.request_id`` so every format string can print it: the id of the
+    request being served, unless the call passed its own (``extra={"request_id": ...}``).
+
+    Records are shared by every handler they pass through, so this never overwrites a
+    value that is already there.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id() or "-"
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id() or "-"
         return True
 
 

@@ -84,3 +84,15 @@ def test_configure_logging_is_idempotent():
     configure_logging("INFO")
     configure_logging("INFO")
     assert len(root.handlers) <= before + 1
+
+
+def test_an_explicit_request_id_is_kept():
+    """Records are shared by every handler: the filter of one must not rewrite a value a
+    caller gave (``extra={"request_id": ...}``) before another handler has read it."""
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    record.request_id = "given"
+    assert RequestIdFilter().filter(record)
+    assert record.request_id == "given"
+    bare = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    RequestIdFilter().filter(bare)
+    assert bare.request_id == "-"  # no request is being served here

@@ -36,8 +36,14 @@ from genai_shared.llm.turn_stream import TurnEnd, done_payload, stream_turn
 from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEvent, Usage
 from multi_provider_chat.chat.cache import recent_conversations_cache
 from multi_provider_chat.chat.exceptions import ConversationNotFound
-from multi_provider_chat.chat.models import Conversation, Message, MessageRole, MessageStatus
-from multi_provider_chat.chat.schemas import ChatTurnRequest, ChatTurnResponse, MessagePublic
+from multi_provider_chat.chat.models import Conversation, Message
+from multi_provider_chat.chat.schemas import (
+    ChatTurnRequest,
+    ChatTurnResponse,
+    MessagePublic,
+    MessageRole,
+    MessageStatus,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -1,55 +1,16 @@
+"""Project 02's conversation and message tables: the shared columns
+(``genai_shared.chat.models``) on this project's own ``Base``, and their relationships."""
+
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-from decimal import Decimal
-from enum import StrEnum
-from typing import Any
+from sqlalchemy.orm import Mapped, relationship
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    Numeric,
-    String,
-    Text,
-    Uuid,
-)
-from sqlalchemy.orm import Mapped, mapped_column, relationship
-
-from genai_shared.db.base import JSONType, TimestampMixin, UUIDPrimaryKeyMixin, utcnow
+from genai_shared.chat.models import ChatMessageColumns, ConversationColumns
 from multi_provider_chat.core.database import Base
 
 
-class MessageRole(StrEnum):
-    USER = "user"
-    ASSISTANT = "assistant"
-    SYSTEM = "system"
-
-
-class MessageStatus(StrEnum):
-    """Where an assistant reply ended up. User and system messages are always complete."""
-
-    COMPLETE = "complete"
-    STREAMING = "streaming"  # being generated right now
-    ERROR = "error"  # the provider failed; content is what arrived before
-    CANCELLED = "cancelled"  # the client went away; content is what arrived before
-
-
-class Conversation(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+class Conversation(ConversationColumns, Base):
     __tablename__ = "conversation"
-    __table_args__ = (
-        # Serves "a user's conversations, newest first" as an index-only range scan.
-        Index("ix_conversation_user_id_created_at_id", "user_id", "created_at", "id"),
-    )
-
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("user.id", ondelete="CASCADE"))
-    title: Mapped[str] = mapped_column(String(200))
-    # "metadata" is reserved on declarative classes: the attribute is meta, the column metadata.
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation",
@@ -59,38 +20,7 @@ class Conversation(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     )
 
 
-class Message(UUIDPrimaryKeyMixin, Base):
+class Message(ChatMessageColumns, Base):
     __tablename__ = "message"
-    __table_args__ = (
-        CheckConstraint("role IN ('user', 'assistant', 'system')", name="role_is_known"),
-        CheckConstraint("token_count IS NULL OR token_count >= 0", name="token_count_not_negative"),
-        CheckConstraint(
-            "status IN ('complete', 'streaming', 'error', 'cancelled')", name="status_is_known"
-        ),
-        Index("ix_message_conversation_id_created_at_id", "conversation_id", "created_at", "id"),
-    )
-
-    conversation_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("conversation.id", ondelete="CASCADE")
-    )
-    role: Mapped[str] = mapped_column(String(16))
-    content: Mapped[str] = mapped_column(Text)
-    token_count: Mapped[int | None] = mapped_column(Integer, default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.COMPLETE.value)
-
-    # The provider call that produced an assistant message (all null for other messages).
-    provider: Mapped[str | None] = mapped_column(String(32), default=None)
-    model: Mapped[str | None] = mapped_column(String(128), default=None)
-    input_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
-    output_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
-    # True when the provider never reported usage (broken or cancelled stream) and the
-    # numbers were counted here with the tokenizer instead.
-    usage_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
-    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 8), default=None)
-    latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
-    finish_reason: Mapped[str | None] = mapped_column(String(32), default=None)
-    error_type: Mapped[str | None] = mapped_column(String(64), default=None)
-    provider_request_id: Mapped[str | None] = mapped_column(String(128), default=None)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")

@@ -1,21 +1,16 @@
-"""Cache-aside for a user's most recent conversations (the first page of the list).
-
-Keys carry a per-user generation number that every committed write bumps (see
-``genai_shared.cache.GenerationalCache``), so a read that starts after a write has
-committed can never see the list from before it. Redis trouble degrades to a cache
-miss: the database still answers, and a log line says why the cache was skipped.
-"""
+"""The cache of a user's recent conversations (see ``genai_shared.chat.cache``), under
+this project's own namespace."""
 
 from __future__ import annotations
 
-from genai_shared.cache import Cache, GenerationalCache
-from genai_shared.db.pagination import Page
-from secure_chat_api.chat.schemas import ConversationPublic
+from genai_shared.cache import Cache
+from genai_shared.chat import cache as shared
+from genai_shared.chat.cache import RecentConversationsCache
 
-RecentConversationsCache = GenerationalCache[Page[ConversationPublic]]
+__all__ = ["RecentConversationsCache", "recent_conversations_cache"]
 
 
 def recent_conversations_cache(cache: Cache, *, ttl_seconds: int) -> RecentConversationsCache:
-    return GenerationalCache(
-        cache, Page[ConversationPublic], namespace="chat03:conversations", ttl_seconds=ttl_seconds
+    return shared.recent_conversations_cache(
+        cache, namespace="chat03:conversations", ttl_seconds=ttl_seconds
     )

@@ -47,8 +47,14 @@ from genai_shared.web.sse import sse_event
 from secure_chat_api.auth.dependencies import Principal
 from secure_chat_api.chat.cache import recent_conversations_cache
 from secure_chat_api.chat.exceptions import ConversationNotFound
-from secure_chat_api.chat.models import Conversation, Message, MessageRole, MessageStatus
-from secure_chat_api.chat.schemas import ChatTurnRequest, ChatTurnResponse, MessagePublic
+from secure_chat_api.chat.models import Conversation, Message
+from secure_chat_api.chat.schemas import (
+    ChatTurnRequest,
+    ChatTurnResponse,
+    MessagePublic,
+    MessageRole,
+    MessageStatus,
+)
 from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.idempotency import service as idempotency
