@@ -178,6 +178,21 @@ class TestWhatTheRecordKeeps:
         ]
         assert (record.provider, record.model, record.attempts) == ("mock", "echo-1", 2)
 
+    async def test_a_relayed_call_the_caller_abandons_is_recorded_as_cancelled(self, gateway):
+        record = CallRecord()
+        calling = asyncio.create_task(
+            gateway.complete(_body("openai/gpt-4o-mini@fault=hang=30"), record)
+        )
+        await asyncio.sleep(0.2)
+        calling.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await calling
+        assert (record.provider, record.outcome, record.error_type) == (
+            "openai",
+            "cancelled",
+            "CancelledError",
+        )
+
     async def test_a_chain_that_fails_keeps_every_attempt(self):
         down = MockProvider(MockScript(error=ProviderUnavailable("down", provider="mock")))
         registry = ProviderRegistry({"mock": down}, fallbacks=["mock/echo-2", "mock/echo-3"])

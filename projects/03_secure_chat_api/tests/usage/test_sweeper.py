@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 
 from genai_shared.db.base import utcnow
 from secure_chat_api.core.database import transaction
+from secure_chat_api.idempotency.models import IdempotencyKey
 from secure_chat_api.usage import service as usage_service
 from secure_chat_api.usage.models import BudgetReservation, UsageRecord, UserSpend
 from secure_chat_api.usage.sweeper import sweep_once
@@ -118,3 +119,32 @@ class TestInTheApp:
                 break
             await asyncio.sleep(0.05)
         assert await _reserved(app, user_id) == (0, 0, 0)
+
+
+async def test_unfinished_idempotency_claims_of_dead_calls_are_freed(app, user_id):
+    """A claim whose call never finished would answer 409 until the key expired."""
+    now = utcnow()
+
+    def key(name: str, *, age: timedelta, status: int | None) -> IdempotencyKey:
+        return IdempotencyKey(
+            user_id=user_id,
+            key=name,
+            request_hash="0" * 64,
+            response_status=status,
+            response_body={} if status else None,
+            created_at=now - age,
+            expires_at=now + timedelta(days=1),
+        )
+
+    async with transaction(app.state.db) as session:
+        session.add_all(
+            [
+                key("dead", age=timedelta(hours=2), status=None),
+                key("running", age=timedelta(minutes=1), status=None),
+                key("answered", age=timedelta(hours=2), status=201),
+            ]
+        )
+    await sweep_once(db=app.state.db, metrics=app.state.metrics, timeout_seconds=3600)
+    async with app.state.db.sessionmaker() as session:
+        left = set(await session.scalars(select(IdempotencyKey.key)))
+    assert left == {"running", "answered"}

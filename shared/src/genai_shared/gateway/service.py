@@ -295,6 +295,9 @@ class Gateway:
                     raise to_app_error(error) from error
                 record.failed_over.append(_failed_attempt(first, error, started))
                 chain = rest
+            except BaseException as error:
+                record.failed(error, "cancelled")  # the caller left, or the server stops
+                raise
             else:
                 record.usage = usage
                 payload["model"] = body.model

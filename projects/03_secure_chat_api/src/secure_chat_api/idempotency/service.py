@@ -21,7 +21,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -116,6 +116,17 @@ async def finish_in(session: AsyncSession, claim: Claim, result: Result) -> None
 async def release_in(session: AsyncSession, claim: Claim) -> None:
     """Forget the key (the request failed), so that a retry runs again."""
     await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim.row_id))
+
+
+async def release_abandoned(*, session: AsyncSession, older_than: datetime) -> int:
+    """Forget claims made before ``older_than`` that never finished (their process died
+    mid-call), so that a retry runs instead of getting 409 until the key expires."""
+    result = await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.response_status.is_(None), IdempotencyKey.created_at < older_than
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def release(*, db: Database, claim: Claim) -> None:

@@ -1,4 +1,5 @@
-"""The reservation sweeper: gives back budget held by calls whose process died.
+"""The reservation sweeper: gives back budget held by calls whose process died, and frees
+the ``Idempotency-Key`` claims those calls left unfinished.
 
 Every process runs one, from its lifespan: once at start-up (a restarted worker cleans up
 after the one it replaces) and then every ``BUDGET_SWEEP_INTERVAL_SECONDS``. Several
@@ -16,17 +17,21 @@ from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
 from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
+from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.usage import service
 
 logger = logging.getLogger(__name__)
 
 
 async def sweep_once(*, db: Database, metrics: Metrics, timeout_seconds: int) -> int:
-    """Release the reservations older than ``timeout_seconds``; return how many."""
+    """Release the reservations (and unfinished idempotency claims) older than
+    ``timeout_seconds``; return how many reservations."""
+    cutoff = utcnow() - timedelta(seconds=timeout_seconds)
     async with transaction(db) as session:
-        stale = await service.release_stale_reservations(
-            session=session, older_than=utcnow() - timedelta(seconds=timeout_seconds)
-        )
+        stale = await service.release_stale_reservations(session=session, older_than=cutoff)
+        claims = await idempotency.release_abandoned(session=session, older_than=cutoff)
+    if claims:
+        logger.warning("released %d unfinished Idempotency-Key claim(s)", claims)
     if stale:
         metrics.reservations_released.inc(len(stale))
         logger.warning(
