@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from secure_chat_api.chat.schemas import MAX_MESSAGE_CHARS
+from genai_shared.chat.schemas import MAX_MESSAGE_CHARS
 
 
 @pytest.fixture

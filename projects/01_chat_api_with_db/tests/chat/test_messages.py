@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chat_api_with_db.chat.schemas import MAX_MESSAGE_CHARS
+from genai_shared.chat.schemas import MAX_MESSAGE_CHARS
 from genai_shared.testing.contracts.messages import MessageInputContract, MessagesContract
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from genai_shared.chat.schemas import MAX_MESSAGE_CHARS
 from genai_shared.testing.contracts.messages import MessageInputContract, MessagesContract
-from multi_provider_chat.chat.schemas import MAX_MESSAGE_CHARS
 
 
 class TestMessages(MessagesContract):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from genai_shared.chat.schemas import MAX_MESSAGE_CHARS
 from genai_shared.testing.contracts.messages import MessageInputContract, MessagesContract
-from secure_chat_api.chat.schemas import MAX_MESSAGE_CHARS
 
 
 class TestMessages(MessagesContract):

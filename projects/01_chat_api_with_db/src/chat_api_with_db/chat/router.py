@@ -9,15 +9,15 @@ from chat_api_with_db.chat import service
 from chat_api_with_db.chat.dependencies import ConversationCacheDep, ValidConversation
 from chat_api_with_db.chat.exceptions import ConversationNotFound
 from chat_api_with_db.chat.models import Conversation, Message
-from chat_api_with_db.chat.schemas import (
-    ConversationCreate,
+from chat_api_with_db.chat.schemas import ConversationCreate
+from chat_api_with_db.core.dependencies import SessionDep
+from chat_api_with_db.users.exceptions import UserNotFound
+from genai_shared.chat.schemas import (
     ConversationPublic,
     ConversationUpdate,
     MessageCreate,
     MessagePublic,
 )
-from chat_api_with_db.core.dependencies import SessionDep
-from chat_api_with_db.users.exceptions import UserNotFound
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
 from genai_shared.web.errors import error_responses
 
@@ -44,7 +44,7 @@ async def list_conversations(
     cache: ConversationCacheDep,
 ) -> Page[ConversationPublic]:
     """A user's conversations, newest first."""
-    return await service.list_conversations(
+    return await service.store.list_conversations(
         session=session, cache=cache, user_id=user_id, limit=page.limit, cursor=page.cursor
     )
 
@@ -69,7 +69,7 @@ async def update_conversation(
     session: SessionDep,
     cache: ConversationCacheDep,
 ) -> Conversation:
-    return await service.update_conversation(
+    return await service.store.update_conversation(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -82,7 +82,7 @@ async def update_conversation(
 async def delete_conversation(
     conversation: ValidConversation, session: SessionDep, cache: ConversationCacheDep
 ) -> Response:
-    await service.delete_conversation(session=session, cache=cache, conversation=conversation)
+    await service.store.delete_conversation(session=session, cache=cache, conversation=conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -98,7 +98,7 @@ async def add_message(
     session: SessionDep,
     cache: ConversationCacheDep,
 ) -> Message:
-    return await service.add_message(
+    return await service.store.add_message(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -112,7 +112,7 @@ async def list_messages(
     conversation: ValidConversation, page: PageParamsDep, session: SessionDep
 ) -> Page[MessagePublic]:
     """A conversation's messages, oldest first."""
-    rows, next_cursor = await service.list_messages(
+    rows, next_cursor = await service.store.list_messages(
         session=session, conversation_id=conversation.id, limit=page.limit, cursor=page.cursor
     )
     return Page[MessagePublic](

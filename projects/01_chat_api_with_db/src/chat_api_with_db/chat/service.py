@@ -17,13 +17,6 @@ from genai_shared.chat.store import ConversationStore
 
 store = ConversationStore(Conversation, Message)
 
-get_conversation = store.get_conversation
-list_conversations = store.list_conversations
-update_conversation = store.update_conversation
-delete_conversation = store.delete_conversation
-add_message = store.add_message
-list_messages = store.list_messages
-
 
 async def create_conversation(
     *, session: AsyncSession, cache: RecentConversationsCache, data: ConversationCreate

@@ -24,6 +24,13 @@ from typing import Any
 from sqlalchemy import select, update
 
 from genai_shared.cache import Cache
+from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
+from genai_shared.chat.schemas import (
+    ChatTurnRequest,
+    ChatTurnResponse,
+    MessageRole,
+    MessageStatus,
+)
 from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
 from genai_shared.llm.errors import ProviderError
@@ -37,13 +44,6 @@ from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEvent, Usage
 from multi_provider_chat.chat.cache import recent_conversations_cache
 from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message
-from multi_provider_chat.chat.schemas import (
-    ChatTurnRequest,
-    ChatTurnResponse,
-    MessagePublic,
-    MessageRole,
-    MessageStatus,
-)
 
 logger = logging.getLogger(__name__)
 

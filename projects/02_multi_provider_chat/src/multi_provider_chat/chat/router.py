@@ -5,6 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
+from genai_shared.chat.schemas import (
+    ChatTurnRequest,
+    ChatTurnResponse,
+    ConversationPublic,
+    ConversationUpdate,
+    MessageCreate,
+)
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
 from genai_shared.llm import http_errors as llm_errors
 from genai_shared.web.errors import UnprocessableEntity, error_responses
@@ -13,15 +21,7 @@ from multi_provider_chat.chat import completion, service
 from multi_provider_chat.chat.dependencies import ConversationCacheDep, ValidConversation
 from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message
-from multi_provider_chat.chat.schemas import (
-    ChatTurnRequest,
-    ChatTurnResponse,
-    ConversationCreate,
-    ConversationPublic,
-    ConversationUpdate,
-    MessageCreate,
-    MessagePublic,
-)
+from multi_provider_chat.chat.schemas import ConversationCreate
 from multi_provider_chat.core.dependencies import CacheDep, SessionDep
 from multi_provider_chat.llm.dependencies import RegistryDep
 from multi_provider_chat.users.exceptions import UserNotFound
@@ -49,7 +49,7 @@ async def list_conversations(
     cache: ConversationCacheDep,
 ) -> Page[ConversationPublic]:
     """A user's conversations, newest first."""
-    return await service.list_conversations(
+    return await service.store.list_conversations(
         session=session, cache=cache, user_id=user_id, limit=page.limit, cursor=page.cursor
     )
 
@@ -74,7 +74,7 @@ async def update_conversation(
     session: SessionDep,
     cache: ConversationCacheDep,
 ) -> Conversation:
-    return await service.update_conversation(
+    return await service.store.update_conversation(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -87,7 +87,7 @@ async def update_conversation(
 async def delete_conversation(
     conversation: ValidConversation, session: SessionDep, cache: ConversationCacheDep
 ) -> Response:
-    await service.delete_conversation(session=session, cache=cache, conversation=conversation)
+    await service.store.delete_conversation(session=session, cache=cache, conversation=conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -103,7 +103,7 @@ async def add_message(
     session: SessionDep,
     cache: ConversationCacheDep,
 ) -> Message:
-    return await service.add_message(
+    return await service.store.add_message(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -117,7 +117,7 @@ async def list_messages(
     conversation: ValidConversation, page: PageParamsDep, session: SessionDep
 ) -> Page[MessagePublic]:
     """A conversation's messages, oldest first."""
-    rows, next_cursor = await service.list_messages(
+    rows, next_cursor = await service.store.list_messages(
         session=session, conversation_id=conversation.id, limit=page.limit, cursor=page.cursor
     )
     return Page[MessagePublic](

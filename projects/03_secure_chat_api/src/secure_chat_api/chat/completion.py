@@ -33,6 +33,13 @@ from fastapi.encoders import jsonable_encoder
 from sqlalchemy import select, update
 
 from genai_shared.cache import Cache
+from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
+from genai_shared.chat.schemas import (
+    ChatTurnRequest,
+    ChatTurnResponse,
+    MessageRole,
+    MessageStatus,
+)
 from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
 from genai_shared.llm.errors import ProviderError
@@ -48,13 +55,6 @@ from secure_chat_api.auth.dependencies import Principal
 from secure_chat_api.chat.cache import recent_conversations_cache
 from secure_chat_api.chat.exceptions import ConversationNotFound
 from secure_chat_api.chat.models import Conversation, Message
-from secure_chat_api.chat.schemas import (
-    ChatTurnRequest,
-    ChatTurnResponse,
-    MessagePublic,
-    MessageRole,
-    MessageStatus,
-)
 from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.idempotency import service as idempotency

@@ -7,6 +7,15 @@ import anyio
 from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
+from genai_shared.chat.schemas import (
+    ChatTurnRequest,
+    ChatTurnResponse,
+    ConversationCreate,
+    ConversationPublic,
+    ConversationUpdate,
+    MessageCreate,
+)
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
 from genai_shared.llm import http_errors as llm_errors
 from genai_shared.web.errors import UnprocessableEntity, error_responses
@@ -17,15 +26,6 @@ from secure_chat_api.chat import completion, service
 from secure_chat_api.chat.dependencies import ConversationCacheDep, OwnedConversation
 from secure_chat_api.chat.exceptions import ConversationNotFound
 from secure_chat_api.chat.models import Conversation, Message
-from secure_chat_api.chat.schemas import (
-    ChatTurnRequest,
-    ChatTurnResponse,
-    ConversationCreate,
-    ConversationPublic,
-    ConversationUpdate,
-    MessageCreate,
-    MessagePublic,
-)
 from secure_chat_api.core.config import Settings
 from secure_chat_api.core.dependencies import CacheDep, SessionDep
 from secure_chat_api.idempotency import service as idempotency
@@ -48,7 +48,7 @@ async def create_conversation(
     session: SessionDep,
     cache: ConversationCacheDep,
 ) -> Conversation:
-    return await service.create_conversation(
+    return await service.store.create_conversation(
         session=session, cache=cache, user_id=principal.user_id, data=data
     )
 
@@ -61,7 +61,7 @@ async def list_conversations(
     cache: ConversationCacheDep,
 ) -> Page[ConversationPublic]:
     """Your conversations, newest first."""
-    return await service.list_conversations(
+    return await service.store.list_conversations(
         session=session,
         cache=cache,
         user_id=principal.user_id,
@@ -90,7 +90,7 @@ async def update_conversation(
     session: SessionDep,
     cache: ConversationCacheDep,
 ) -> Conversation:
-    return await service.update_conversation(
+    return await service.store.update_conversation(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -103,7 +103,7 @@ async def update_conversation(
 async def delete_conversation(
     conversation: OwnedConversation, session: SessionDep, cache: ConversationCacheDep
 ) -> Response:
-    await service.delete_conversation(session=session, cache=cache, conversation=conversation)
+    await service.store.delete_conversation(session=session, cache=cache, conversation=conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -119,7 +119,7 @@ async def add_message(
     session: SessionDep,
     cache: ConversationCacheDep,
 ) -> Message:
-    return await service.add_message(
+    return await service.store.add_message(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -133,7 +133,7 @@ async def list_messages(
     conversation: OwnedConversation, page: PageParamsDep, session: SessionDep
 ) -> Page[MessagePublic]:
     """A conversation's messages, oldest first."""
-    rows, next_cursor = await service.list_messages(
+    rows, next_cursor = await service.store.list_messages(
         session=session, conversation_id=conversation.id, limit=page.limit, cursor=page.cursor
     )
     return Page[MessagePublic](
