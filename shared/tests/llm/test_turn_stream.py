@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -29,7 +30,8 @@ async def _turn(script: MockScript):
 
     async def settle(end: TurnEnd) -> dict:
         ends.append(end)
-        return done_payload(message_id="m1", end=end, cost_usd=0, provider="mock", model="echo-1")
+        stored = SimpleNamespace(id="m1", cost_usd=0, provider="mock", model="echo-1")
+        return done_payload(stored, end)
 
     stream = FallbackChain([Target(MockProvider(script), "echo-1")]).stream(REQUEST)
     first = await anext(stream)

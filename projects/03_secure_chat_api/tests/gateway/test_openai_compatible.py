@@ -83,6 +83,23 @@ class TestThroughTheFakeUpstream(gateway.ThroughTheFakeUpstreamContract):
     """OpenAI, Anthropic and OpenRouter, each through its real SDK to the fake upstream."""
 
 
+async def _call_and_rows(
+    gateway: Gateway, model: str, stream: bool
+) -> tuple[str, list[UsageRecord]]:
+    """One call through the SDK, whole or streamed: its text and its ledger rows."""
+    async with sdk_client(gateway) as client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model=model, messages=MESSAGES, stream=stream
+        )
+        parsed = raw.parse()
+        if stream:
+            text = "".join([c.choices[0].delta.content or "" async for c in parsed if c.choices])
+        else:
+            text = parsed.choices[0].message.content or ""
+    request_id = raw.headers["x-request-id"]
+    return text, [r for r in await _ledger(gateway) if r.request_id == request_id]
+
+
 class TestMetering:
     """Every provider call of a gateway call is a ledger row, relayed ones included."""
 
@@ -90,23 +107,8 @@ class TestMetering:
     async def test_a_relayed_call_is_settled_with_the_upstreams_usage(
         self, upstream_gateway: Gateway, stream: bool
     ) -> None:
-        async with sdk_client(upstream_gateway) as client:
-            raw = await client.chat.completions.with_raw_response.create(
-                model="openai/gpt-4o-mini", messages=MESSAGES, stream=stream
-            )
-            parsed = raw.parse()
-            if stream:
-                text = "".join(
-                    [c.choices[0].delta.content or "" async for c in parsed if c.choices]
-                )
-            else:
-                text = parsed.choices[0].message.content
+        text, rows = await _call_and_rows(upstream_gateway, "openai/gpt-4o-mini", stream)
         assert text == ECHO
-        rows = [
-            r
-            for r in await _ledger(upstream_gateway)
-            if r.request_id == raw.headers["x-request-id"]
-        ]
         assert [(r.provider, r.model, r.status, r.attempt) for r in rows] == [
             ("openai", "gpt-4o-mini", "complete", 0)
         ]
@@ -119,18 +121,9 @@ class TestMetering:
     async def test_a_failed_relay_attempt_and_its_fallback_are_two_rows(
         self, fallback_gateway: Gateway, stream: bool
     ) -> None:
-        async with sdk_client(fallback_gateway) as client:
-            raw = await client.chat.completions.with_raw_response.create(
-                model="openai/gpt-4o-mini@fault=server_error", messages=MESSAGES, stream=stream
-            )
-            parsed = raw.parse()
-            if stream:
-                [c async for c in parsed]
-        rows = [
-            r
-            for r in await _ledger(fallback_gateway)
-            if r.request_id == raw.headers["x-request-id"]
-        ]
+        _, rows = await _call_and_rows(
+            fallback_gateway, "openai/gpt-4o-mini@fault=server_error", stream
+        )
         rows.sort(key=lambda r: r.attempt)
         assert [(r.provider, r.status, r.error_type, r.attempt) for r in rows] == [
             ("openai", "error", "ProviderUnavailable", 0),

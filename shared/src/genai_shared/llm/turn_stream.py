@@ -18,10 +18,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 
+from genai_shared.chat.schemas import MessageStatus
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import FallbackStream
 from genai_shared.llm.http_errors import to_app_error
@@ -49,23 +50,42 @@ class TurnEnd:
     # The provider's stream did not end by itself: the client left, or this side failed.
     interrupted: bool = False
 
+    def reply_fields(self) -> dict[str, Any]:
+        """What to store on the assistant message, as keyword arguments."""
+        return {
+            "content": self.text,
+            "status": MessageStatus(self.status),
+            "usage": self.usage,
+            "usage_estimated": self.usage_estimated,
+            "finish_reason": self.finish_reason,
+            "error_type": self.error_type,
+            "provider_request_id": self.provider_request_id,
+        }
+
 
 # Stores the reply (and whatever else the project keeps) and, for a complete turn,
 # returns the ``done`` event's payload.
 Settle = Callable[[TurnEnd], Awaitable[Mapping[str, Any]]]
 
 
-def done_payload(
-    *, message_id: object, end: TurnEnd, cost_usd: object, provider: str | None, model: str | None
-) -> dict[str, Any]:
-    """The ``done`` event's payload, for the reply stored as ``message_id``."""
+class StoredReply(Protocol):
+    """The stored assistant message a ``done`` event describes."""
+
+    id: Any
+    cost_usd: Any
+    provider: str | None
+    model: str | None
+
+
+def done_payload(message: StoredReply, end: TurnEnd) -> dict[str, Any]:
+    """The ``done`` event's payload, for the reply stored as ``message``."""
     return {
-        "message_id": str(message_id),
+        "message_id": str(message.id),
         "finish_reason": end.finish_reason,
         "usage": end.usage.model_dump(),
-        "cost_usd": str(cost_usd),
-        "provider": provider,
-        "model": model,
+        "cost_usd": str(message.cost_usd),
+        "provider": message.provider,
+        "model": message.model,
     }
 
 

@@ -284,24 +284,9 @@ def _relay(
 
     async def settle(end: TurnEnd) -> dict[str, Any]:
         message = await _save_reply(
-            turn,
-            message_id=message_id,
-            content=end.text,
-            status=MessageStatus(end.status),
-            attempts=stream.attempts,
-            usage=end.usage,
-            usage_estimated=end.usage_estimated,
-            finish_reason=end.finish_reason,
-            error_type=end.error_type,
-            provider_request_id=end.provider_request_id,
+            turn, message_id=message_id, attempts=stream.attempts, **end.reply_fields()
         )
-        return done_payload(
-            message_id=message.id,
-            end=end,
-            cost_usd=message.cost_usd,
-            provider=message.provider,
-            model=message.model,
-        )
+        return done_payload(message, end)
 
     start = {"user_message_id": str(turn.user_message.id), "message_id": str(message_id)}
     return stream_turn(

@@ -380,25 +380,13 @@ def _relay(
 
     async def settle(end: TurnEnd) -> dict[str, Any]:
         def done(message: Message) -> dict[str, Any]:
-            return done_payload(
-                message_id=message.id,
-                end=end,
-                cost_usd=message.cost_usd,
-                provider=message.provider,
-                model=message.model,
-            )
+            return done_payload(message, end)
 
         message = await _save_reply(
             turn,
             message_id=message_id,
-            content=end.text,
-            status=MessageStatus(end.status),
-            usage=end.usage,
-            usage_estimated=end.usage_estimated,
-            finish_reason=end.finish_reason,
-            error_type=end.error_type,
-            provider_request_id=end.provider_request_id,
             interrupted=end.interrupted,
+            **end.reply_fields(),
             # What a retry with the same Idempotency-Key gets (see ``replay_stream``).
             respond=lambda m: idempotency.Result(
                 200, {"start": start, "text": end.text, "done": done(m)}
