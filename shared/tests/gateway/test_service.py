@@ -244,3 +244,33 @@ class TestWhatTheRecordKeeps:
             == (again[1]["choices"][0]["delta"]["content"])
         )
         assert again[-2]["usage"] == sent[-2]["usage"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "field"),
+    [
+        ({"max_tokens": 7}, "max_completion_tokens"),
+        ({"max_completion_tokens": 7}, "max_completion_tokens"),
+    ],
+)
+async def test_the_token_cap_reaches_openai_under_the_name_it_reads(
+    gateway, fake_upstream_requests, sent, field
+):
+    await gateway.complete(_body("openai/gpt-4o-mini", **sent))
+    upstream = fake_upstream_requests[-1].body
+    assert upstream[field] == 7
+    assert "max_tokens" not in upstream
+
+
+async def test_other_openai_format_upstreams_get_max_tokens(fake_upstream, fake_upstream_requests):
+    settings = fake_upstream.provider_settings()
+    relay = OpenAIRelay.for_provider("openrouter", settings)
+    assert relay is not None
+    gateway = Gateway(ProviderRegistry.from_settings(settings), {"openrouter": relay})
+    try:
+        await gateway.complete(_body("openrouter/openai/gpt-4o", max_completion_tokens=7))
+    finally:
+        await gateway.aclose()
+    upstream = fake_upstream_requests[-1].body
+    assert upstream["max_tokens"] == 7
+    assert "max_completion_tokens" not in upstream

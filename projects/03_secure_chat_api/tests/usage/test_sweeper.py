@@ -121,11 +121,14 @@ class TestInTheApp:
         assert await _reserved(app, user_id) == (0, 0, 0)
 
 
-async def test_unfinished_idempotency_claims_of_dead_calls_are_freed(app, user_id):
-    """A claim whose call never finished would answer 409 until the key expired."""
+async def test_unfinished_idempotency_claims_and_expired_keys_are_cleared(app, user_id):
+    """A claim whose call never finished would answer 409 until the key expired; keys
+    past their expiry would pile up for ever."""
     now = utcnow()
 
-    def key(name: str, *, age: timedelta, status: int | None) -> IdempotencyKey:
+    def key(
+        name: str, *, age: timedelta, status: int | None, expired: bool = False
+    ) -> IdempotencyKey:
         return IdempotencyKey(
             user_id=user_id,
             key=name,
@@ -133,7 +136,7 @@ async def test_unfinished_idempotency_claims_of_dead_calls_are_freed(app, user_i
             response_status=status,
             response_body={} if status else None,
             created_at=now - age,
-            expires_at=now + timedelta(days=1),
+            expires_at=now - timedelta(seconds=1) if expired else now + timedelta(days=1),
         )
 
     async with transaction(app.state.db) as session:
@@ -142,9 +145,10 @@ async def test_unfinished_idempotency_claims_of_dead_calls_are_freed(app, user_i
                 key("dead", age=timedelta(hours=2), status=None),
                 key("running", age=timedelta(minutes=1), status=None),
                 key("answered", age=timedelta(hours=2), status=201),
+                key("expired", age=timedelta(days=2), status=201, expired=True),
             ]
         )
     await sweep_once(db=app.state.db, metrics=app.state.metrics, timeout_seconds=3600)
     async with app.state.db.sessionmaker() as session:
         left = set(await session.scalars(select(IdempotencyKey.key)))
-    assert left == {"running", "answered"}
+    assert left == {"running", "answered"}  # and expired keys are purged

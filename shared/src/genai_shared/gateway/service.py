@@ -263,9 +263,17 @@ class Gateway:
         return FallbackChain(chain.targets[1:], max_retry_wait=chain.max_retry_wait)
 
     @staticmethod
-    def _upstream_body(body: ChatCompletionRequest, model: str) -> dict[str, Any]:
-        """The caller's (validated, allow-listed) body with the provider's own model name."""
-        return {**body.model_dump(exclude_none=True), "model": model}
+    def _upstream_body(
+        body: ChatCompletionRequest, model: str, relay: OpenAIRelay
+    ) -> dict[str, Any]:
+        """The caller's (validated, allow-listed) body with the provider's own model name,
+        and the token cap, if any, under the name this upstream reads."""
+        payload = {**body.model_dump(exclude_none=True), "model": model}
+        cap = payload.pop("max_completion_tokens", None) or payload.pop("max_tokens", None)
+        if cap is not None:
+            payload.pop("max_tokens", None)
+            payload[relay.max_tokens_field] = cap
+        return payload
 
     async def complete(
         self, body: ChatCompletionRequest, record: CallRecord | None = None
@@ -287,7 +295,7 @@ class Gateway:
             record.answered_by(first)
             started = time.perf_counter()
             try:
-                payload, usage = await relay.complete(self._upstream_body(body, first.model))
+                payload, usage = await relay.complete(self._upstream_body(body, first.model, relay))
             except ProviderError as error:
                 rest = self._rest_of(chain) if error.retriable else None
                 if rest is None:
@@ -351,7 +359,7 @@ class Gateway:
             record.answered_by(target)
             started = time.perf_counter()
             try:
-                relayed = await relay.stream(self._upstream_body(body, target.model))
+                relayed = await relay.stream(self._upstream_body(body, target.model, relay))
             except ProviderError as error:
                 rest = self._rest_of(chain) if error.retriable else None
                 if rest is None:

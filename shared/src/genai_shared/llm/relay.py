@@ -137,8 +137,12 @@ class OpenAIRelay:
         timeout_seconds: float,
         connect_timeout_seconds: float,
         headers: dict[str, str] | None = None,
+        max_tokens_field: str = "max_tokens",
     ) -> None:
         self.provider = provider
+        # Where this upstream reads the reply's token cap: OpenAI's newer models refuse
+        # ``max_tokens``; most other OpenAI-compatible servers only know that one.
+        self.max_tokens_field = max_tokens_field
         self.url = base_url.rstrip("/") + "/chat/completions"
         self._secrets = (api_key,) if api_key else ()
         self._headers = {"Content-Type": "application/json", **(headers or {})}
@@ -161,6 +165,7 @@ class OpenAIRelay:
                 api_key=key.get_secret_value() if key else None,
                 timeout_seconds=timeout,
                 connect_timeout_seconds=connect,
+                max_tokens_field="max_completion_tokens",
             )
         if name == "openrouter" and settings.openrouter_configured():
             key = settings.openrouter_api_key

@@ -23,4 +23,4 @@ class IdempotencyKey(UUIDPrimaryKeyMixin, Base):
     response_status: Mapped[int | None] = mapped_column(Integer, default=None)  # None: running
     response_body: Mapped[Any] = mapped_column(JSONType, nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -129,6 +129,14 @@ async def release_abandoned(*, session: AsyncSession, older_than: datetime) -> i
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def purge_expired(*, session: AsyncSession) -> int:
+    """Delete the keys past their expiry (a retry that late runs again anyway)."""
+    result = await session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def release(*, db: Database, claim: Claim) -> None:
     """``release_in`` in a transaction of its own (for failures before the call starts)."""
     async with transaction(db) as session:

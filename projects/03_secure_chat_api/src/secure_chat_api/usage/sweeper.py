@@ -30,6 +30,7 @@ async def sweep_once(*, db: Database, metrics: Metrics, timeout_seconds: int) ->
     async with transaction(db) as session:
         stale = await service.release_stale_reservations(session=session, older_than=cutoff)
         claims = await idempotency.release_abandoned(session=session, older_than=cutoff)
+        await idempotency.purge_expired(session=session)  # keeps the table to one TTL of keys
     if claims:
         logger.warning("released %d unfinished Idempotency-Key claim(s)", claims)
     if stale:
