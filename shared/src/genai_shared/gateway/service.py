@@ -304,7 +304,7 @@ class Gateway:
                 record.failed_over.append(_failed_attempt(first, error, started))
                 chain = rest
             except BaseException as error:
-                record.failed(error, "cancelled")  # the caller left, or the server stops
+                record.failed(error, _outcome_of(error))
                 raise
             else:
                 record.usage = usage
@@ -319,7 +319,7 @@ class Gateway:
             raise to_app_error(error) from error
         except BaseException as error:
             record.ended_with(attempts, chain, len(attempts))
-            record.failed(error, "cancelled")
+            record.failed(error, _outcome_of(error))
             raise
         record.ended_with(attempts, chain, len(attempts) - 1)
         record.usage = result.response.usage
@@ -368,7 +368,7 @@ class Gateway:
                 record.failed_over.append(_failed_attempt(target, error, started))
                 chain = rest
             except BaseException as error:
-                await give_up(error, "cancelled")
+                await give_up(error, _outcome_of(error))
                 raise
             else:
                 return self._relayed(relayed, record, prompt_tokens, on_done)
@@ -379,10 +379,10 @@ class Gateway:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
             failed = isinstance(error, ProviderError)
-            # Failed: the last attempt ended the call; cancelled: the one being asked did.
+            # A provider error: its attempt ended the call; otherwise the one being asked did.
             answering = len(stream.attempts) - 1 if failed else len(stream.attempts)
             record.ended_with(stream.attempts, chain, answering)
-            await give_up(error, "error" if failed else "cancelled")
+            await give_up(error, _outcome_of(error))
             if isinstance(error, ProviderError):
                 raise to_app_error(error) from error
             raise
@@ -481,6 +481,12 @@ class Gateway:
     async def aclose(self) -> None:
         for relay in self.relays.values():
             await relay.aclose()
+
+
+def _outcome_of(error: BaseException) -> Outcome:
+    """A failure is an error; anything else that stops a call (the caller leaving, the
+    server shutting down: ``CancelledError`` and friends) cancels it."""
+    return "error" if isinstance(error, Exception) else "cancelled"
 
 
 def _failed_attempt(target: Target, error: ProviderError, started: float) -> Attempt:
