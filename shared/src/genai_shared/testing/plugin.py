@@ -5,7 +5,9 @@ Fixtures every project's tests use:
 - ``backend``: ``"sqlite"``, then ``"postgres"`` (integration): each API test runs on both.
 - ``sqlite_url``: a fresh SQLite file per test.
 - ``postgres_url``: a throw-away PostgreSQL database for the test session (integration).
-- ``redis_client`` / ``fake_redis``: a real Redis (integration) or fakeredis.
+- ``redis_client`` / ``fake_redis``: a real Redis (integration) or fakeredis. The real one
+  is owned by one test run at a time (a file lock per Redis database): a second run on the
+  same machine waits instead of emptying the first run's database under it.
 - ``asgi_client``: an ``httpx.AsyncClient`` talking to an app in-process, lifespan included.
 - ``expect_error``: asserts a response is the standard error envelope.
 
@@ -18,7 +20,12 @@ error, never a skip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import os
+import sys
+import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -162,11 +169,61 @@ async def fake_redis() -> AsyncIterator[Any]:
     await client.aclose()
 
 
+REDIS_LOCK_WAIT_SECONDS = 20 * 60
+
+
+@pytest.fixture(scope="session")
+def _redis_database_lock(pytestconfig: pytest.Config) -> Iterator[str]:
+    """Own the test Redis database for this whole session.
+
+    The suite empties its Redis database before and after tests, so two test runs on one
+    machine sharing it (two checkouts, or a run next to ``make test``) would break each
+    other's tests. The second run waits here for the first to finish, says so, and fails
+    with the way out (``GENAI_TEST_REDIS_URL``) if the wait is too long.
+    """
+    url = os.environ.get(REDIS_ENV, DEFAULT_REDIS_URL)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        yield url
+        return
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"genai-test-redis-{digest}.lock")
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Past pytest's output capture: whoever runs the suite sees why it pauses.
+            capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+            message = f"another test run is using the Redis database {url}; waiting for it"
+            with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                print(f"\n{message}", file=sys.stderr, flush=True)
+            deadline = time.monotonic() + REDIS_LOCK_WAIT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        pytest.fail(
+                            f"another test run kept the Redis database {url} for "
+                            f"{REDIS_LOCK_WAIT_SECONDS // 60} minutes; give this run its own "
+                            f"with {REDIS_ENV}=redis://127.0.0.1:6379/<another number>",
+                            pytrace=False,
+                        )
+                    time.sleep(1)
+        try:
+            yield url
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture
-def redis_url() -> str:
+def redis_url(request: pytest.FixtureRequest) -> str:
     if not integration_enabled():
         pytest.skip(SKIP_MESSAGE)
-    return os.environ.get(REDIS_ENV, DEFAULT_REDIS_URL)
+    url: str = request.getfixturevalue("_redis_database_lock")
+    return url
 
 
 @pytest.fixture
