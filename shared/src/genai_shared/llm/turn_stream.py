@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 import anyio
 
 from genai_shared.chat.schemas import MessageStatus
+from genai_shared.chat.turns import Reply
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import FallbackStream
 from genai_shared.llm.http_errors import to_app_error
@@ -50,17 +51,17 @@ class TurnEnd:
     # The provider's stream did not end by itself: the client left, or this side failed.
     interrupted: bool = False
 
-    def reply_fields(self) -> dict[str, Any]:
-        """What to store on the assistant message, as keyword arguments."""
-        return {
-            "content": self.text,
-            "status": MessageStatus(self.status),
-            "usage": self.usage,
-            "usage_estimated": self.usage_estimated,
-            "finish_reason": self.finish_reason,
-            "error_type": self.error_type,
-            "provider_request_id": self.provider_request_id,
-        }
+    def reply(self) -> Reply:
+        """What to store on the assistant message."""
+        return Reply(
+            content=self.text,
+            status=MessageStatus(self.status),
+            usage=self.usage,
+            usage_estimated=self.usage_estimated,
+            finish_reason=self.finish_reason,
+            error_type=self.error_type,
+            provider_request_id=self.provider_request_id,
+        )
 
 
 # Stores the reply (and whatever else the project keeps) and, for a complete turn,

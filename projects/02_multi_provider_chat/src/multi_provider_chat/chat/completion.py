@@ -18,34 +18,30 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
-
-from sqlalchemy import select, update
 
 from genai_shared.cache import Cache
 from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
 from genai_shared.chat.schemas import (
     ChatTurnRequest,
     ChatTurnResponse,
-    MessageRole,
     MessageStatus,
 )
-from genai_shared.db.base import utcnow
+from genai_shared.chat.turns import ChatTurns, Reply, reply_values
 from genai_shared.db.session import Database
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import Attempt, FallbackStream
 from genai_shared.llm.http_errors import to_app_error
-from genai_shared.llm.pricing import cost_usd
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.tokens import count_messages, count_text
 from genai_shared.llm.turn_stream import TurnEnd, done_payload, stream_turn
-from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEvent, Usage
+from genai_shared.llm.types import ChatRequest, StreamEvent, Usage
 from multi_provider_chat.chat.cache import recent_conversations_cache
 from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
+TURNS = ChatTurns(Conversation, Message)
 
 
 @dataclass
@@ -73,10 +69,6 @@ class Turn:
             logger.warning("could not invalidate the conversations cache", exc_info=True)
 
 
-def _history_message(message: Message) -> ChatMessage:
-    return ChatMessage.model_validate({"role": message.role, "content": message.content})
-
-
 async def start_turn(
     *,
     db: Database,
@@ -94,50 +86,31 @@ async def start_turn(
     except ProviderError as error:
         raise to_app_error(error) from error
 
-    now = utcnow()
+    stored = None
     async for session in db.transaction():
-        conversation = await session.get(Conversation, conversation_id)
-        if conversation is None:
-            raise ConversationNotFound
-        user_message = Message(
+        stored = await TURNS.add_user_message(
+            session,
             conversation_id=conversation_id,
-            role=MessageRole.USER.value,
             content=data.content,
-            token_count=count_text(data.content),
-            created_at=now,
-            status=MessageStatus.COMPLETE.value,
+            history_limit=history_limit,
         )
-        session.add(user_message)
-        await session.execute(
-            update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now)
-        )
-        await session.flush()
-        rows = await session.scalars(
-            select(Message)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.status == MessageStatus.COMPLETE.value,
-            )
-            .order_by(Message.created_at.desc(), Message.id.desc())
-            .limit(history_limit)
-        )
-        history = [_history_message(m) for m in reversed(list(rows))]
-        user_id = conversation.user_id
+    if stored is None:  # nothing was written
+        raise ConversationNotFound
 
     turn = Turn(
         db=db,
         cache=cache,
         cache_ttl_seconds=cache_ttl_seconds,
         conversation_id=conversation_id,
-        user_id=user_id,
+        user_id=stored.user_id,
         request=ChatRequest(
             model=routed,
-            messages=history,
+            messages=stored.history,
             max_tokens=data.max_tokens,
             temperature=data.temperature,
         ),
         routed_model=routed,
-        user_message=user_message,
+        user_message=stored.message,
     )
     await turn.invalidate_cache()
     return turn
@@ -162,48 +135,16 @@ async def _save_reply(
     turn: Turn,
     *,
     message_id: uuid.UUID | None,
-    content: str,
-    status: MessageStatus,
     attempts: list[Attempt],
-    usage: Usage | None,
-    usage_estimated: bool = False,
-    finish_reason: str | None = None,
-    error_type: str | None = None,
-    provider_request_id: str | None = None,
+    reply: Reply,
 ) -> Message:
     """Insert the assistant row, or update the ``streaming`` one, in its own transaction."""
     provider, model = _answered_by(attempts, turn.routed_model)
-    values: dict[str, Any] = {
-        "content": content,
-        "status": status.value,
-        "provider": provider,
-        "model": model,
-        "input_tokens": usage.input_tokens if usage else None,
-        "output_tokens": usage.output_tokens if usage else None,
-        "token_count": usage.output_tokens if usage else None,
-        "usage_estimated": usage_estimated,
-        "cost_usd": cost_usd(f"{provider}/{model}", usage) if usage else Decimal(0),
-        "latency_ms": turn.latency_ms(),
-        "finish_reason": finish_reason,
-        "error_type": error_type,
-        "provider_request_id": provider_request_id,
-    }
+    values = reply_values(reply, provider=provider, model=model, latency_ms=turn.latency_ms())
     async for session in turn.db.transaction():
-        if message_id is None:
-            message = Message(
-                conversation_id=turn.conversation_id, role=MessageRole.ASSISTANT.value, **values
-            )
-            session.add(message)
-        else:
-            message = await session.get_one(Message, message_id)
-            for key, value in values.items():
-                setattr(message, key, value)
-        await session.execute(
-            update(Conversation)
-            .where(Conversation.id == turn.conversation_id)
-            .values(updated_at=utcnow())
+        message = await TURNS.save_reply(
+            session, conversation_id=turn.conversation_id, message_id=message_id, values=values
         )
-        await session.flush()
     await turn.invalidate_cache()
     return message
 
@@ -217,23 +158,21 @@ async def complete_turn(turn: Turn, registry: ProviderRegistry) -> ChatTurnRespo
         await _save_reply(
             turn,
             message_id=None,
-            content="",
-            status=MessageStatus.ERROR,
             attempts=[],
-            usage=Usage(),
-            error_type=type(error).__name__,
+            reply=Reply(
+                content="",
+                status=MessageStatus.ERROR,
+                usage=Usage(),
+                error_type=type(error).__name__,
+            ),
         )
         raise to_app_error(error) from error
     reply = result.response
     message = await _save_reply(
         turn,
         message_id=None,
-        content=reply.content,
-        status=MessageStatus.COMPLETE,
         attempts=result.attempts,
-        usage=reply.usage,
-        finish_reason=reply.finish_reason,
-        provider_request_id=reply.request_id,
+        reply=Reply.answered(reply),
     )
     return ChatTurnResponse(
         user_message=MessagePublic.model_validate(turn.user_message),
@@ -255,11 +194,13 @@ async def open_stream(turn: Turn, registry: ProviderRegistry) -> AsyncIterator[b
         await _save_reply(
             turn,
             message_id=None,
-            content="",
-            status=MessageStatus.ERROR,
             attempts=stream.attempts,
-            usage=Usage(),
-            error_type=type(error).__name__,
+            reply=Reply(
+                content="",
+                status=MessageStatus.ERROR,
+                usage=Usage(),
+                error_type=type(error).__name__,
+            ),
         )
         raise to_app_error(error) from error
     except BaseException:
@@ -268,10 +209,8 @@ async def open_stream(turn: Turn, registry: ProviderRegistry) -> AsyncIterator[b
     placeholder = await _save_reply(
         turn,
         message_id=None,
-        content="",
-        status=MessageStatus.STREAMING,
         attempts=stream.attempts,
-        usage=None,
+        reply=Reply(content="", status=MessageStatus.STREAMING, usage=None),
     )
     return _relay(turn, stream, first, placeholder.id)
 
@@ -284,7 +223,7 @@ def _relay(
 
     async def settle(end: TurnEnd) -> dict[str, Any]:
         message = await _save_reply(
-            turn, message_id=message_id, attempts=stream.attempts, **end.reply_fields()
+            turn, message_id=message_id, attempts=stream.attempts, reply=end.reply()
         )
         return done_payload(message, end)
 

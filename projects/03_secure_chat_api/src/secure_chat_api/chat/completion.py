@@ -25,31 +25,27 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import anyio
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import select, update
 
 from genai_shared.cache import Cache
 from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
 from genai_shared.chat.schemas import (
     ChatTurnRequest,
     ChatTurnResponse,
-    MessageRole,
     MessageStatus,
 )
-from genai_shared.db.base import utcnow
+from genai_shared.chat.turns import ChatTurns, Reply, reply_values
 from genai_shared.db.session import Database
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import FallbackStream
 from genai_shared.llm.http_errors import to_app_error
-from genai_shared.llm.pricing import cost_usd
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.tokens import count_messages, count_text
 from genai_shared.llm.turn_stream import TurnEnd, done_payload, stream_turn
-from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEvent, Usage
+from genai_shared.llm.types import ChatRequest, StreamEvent, Usage
 from genai_shared.web.sse import sse_event
 from secure_chat_api.auth.dependencies import Principal
 from secure_chat_api.chat.cache import recent_conversations_cache
@@ -65,6 +61,7 @@ from secure_chat_api.usage.metering import Ending, Meter
 from secure_chat_api.usage.models import CallStatus
 
 logger = logging.getLogger(__name__)
+TURNS = ChatTurns(Conversation, Message)
 
 _CALL_STATUS = {
     MessageStatus.COMPLETE: CallStatus.COMPLETE,
@@ -99,10 +96,6 @@ class Turn:
             logger.warning("could not invalidate the conversations cache", exc_info=True)
 
 
-def _history_message(message: Message) -> ChatMessage:
-    return ChatMessage.model_validate({"role": message.role, "content": message.content})
-
-
 async def start_turn(
     *,
     db: Database,
@@ -124,42 +117,18 @@ async def start_turn(
     chain = tracked_chain(registry, routed)
     max_tokens = data.max_tokens or default_max_tokens
 
-    now = utcnow()
     try:
         async with transaction(db) as session:
-            conversation = await session.scalar(
-                select(Conversation).where(
-                    Conversation.id == conversation_id,
-                    Conversation.user_id == principal.user_id,
-                )
-            )
-            if conversation is None:
-                raise ConversationNotFound
-            user_message = Message(
+            stored = await TURNS.add_user_message(
+                session,
                 conversation_id=conversation_id,
-                role=MessageRole.USER.value,
                 content=data.content,
-                token_count=count_text(data.content),
-                created_at=now,
-                status=MessageStatus.COMPLETE.value,
+                history_limit=history_limit,
+                owner_id=principal.user_id,
             )
-            session.add(user_message)
-            await session.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id)
-                .values(updated_at=now)
-            )
-            await session.flush()
-            rows = await session.scalars(
-                select(Message)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.status == MessageStatus.COMPLETE.value,
-                )
-                .order_by(Message.created_at.desc(), Message.id.desc())
-                .limit(history_limit)
-            )
-            history = [_history_message(m) for m in reversed(list(rows))]
+            if stored is None:
+                raise ConversationNotFound
+            history = stored.history
             reservation = await usage_service.reserve(
                 session=session,
                 user_id=principal.user_id,
@@ -194,7 +163,7 @@ async def start_turn(
             conversation_id=conversation_id,
             claim=claim,
         ),
-        user_message=user_message,
+        user_message=stored.message,
     )
     await turn.invalidate_cache()
     return turn
@@ -212,13 +181,7 @@ async def _save_reply(
     turn: Turn,
     *,
     message_id: uuid.UUID | None,
-    content: str,
-    status: MessageStatus,
-    usage: Usage | None,
-    usage_estimated: bool = False,
-    finish_reason: str | None = None,
-    error_type: str | None = None,
-    provider_request_id: str | None = None,
+    reply: Reply,
     interrupted: bool = False,
     respond: Callable[[Message], idempotency.Result] | None = None,
 ) -> Message:
@@ -228,52 +191,27 @@ async def _save_reply(
     final = turn.chain.final_index(interrupted=interrupted)
     target = turn.chain.targets[final]
     provider, model = target.provider.name, target.model
-    values: dict[str, Any] = {
-        "content": content,
-        "status": status.value,
-        "provider": provider,
-        "model": model,
-        "input_tokens": usage.input_tokens if usage else None,
-        "output_tokens": usage.output_tokens if usage else None,
-        "token_count": usage.output_tokens if usage else None,
-        "usage_estimated": usage_estimated,
-        "cost_usd": cost_usd(f"{provider}/{model}", usage) if usage else Decimal(0),
-        "latency_ms": turn.latency_ms(),
-        "finish_reason": finish_reason,
-        "error_type": error_type,
-        "provider_request_id": provider_request_id,
-    }
+    values = reply_values(reply, provider=provider, model=model, latency_ms=turn.latency_ms())
     async with transaction(turn.db) as session:
-        if message_id is None:
-            message = Message(
-                conversation_id=turn.conversation_id, role=MessageRole.ASSISTANT.value, **values
-            )
-            session.add(message)
-        else:
-            message = await session.get_one(Message, message_id)
-            for key, value in values.items():
-                setattr(message, key, value)
-        await session.execute(
-            update(Conversation)
-            .where(Conversation.id == turn.conversation_id)
-            .values(updated_at=utcnow())
+        message = await TURNS.save_reply(
+            session, conversation_id=turn.conversation_id, message_id=message_id, values=values
         )
-        await session.flush()
-        if status in _CALL_STATUS:
+        if reply.status in _CALL_STATUS:
             ending = Ending(
-                status=_CALL_STATUS[status],
+                status=_CALL_STATUS[reply.status],
                 provider=provider,
                 model=model,
-                usage=usage or Usage(),
+                usage=reply.usage or Usage(),
                 failed_over=turn.chain.attempts[:final],
-                usage_estimated=usage_estimated,
-                error_type=error_type,
+                usage_estimated=reply.usage_estimated,
+                error_type=reply.error_type,
             )
+            complete = reply.status is MessageStatus.COMPLETE
             await turn.meter.settle_in(
                 session,
                 ending,
                 message_id=message.id,
-                result=respond(message) if respond and status is MessageStatus.COMPLETE else None,
+                result=respond(message) if respond and complete else None,
             )
     await turn.invalidate_cache()
     return message
@@ -287,10 +225,12 @@ async def complete_turn(turn: Turn) -> ChatTurnResponse:
         await _save_reply(
             turn,
             message_id=None,
-            content="",
-            status=MessageStatus.ERROR,
-            usage=Usage(),
-            error_type=type(error).__name__,
+            reply=Reply(
+                content="",
+                status=MessageStatus.ERROR,
+                usage=Usage(),
+                error_type=type(error).__name__,
+            ),
         )
         raise to_app_error(error) from error
     except BaseException:
@@ -299,11 +239,13 @@ async def complete_turn(turn: Turn) -> ChatTurnResponse:
             await _save_reply(
                 turn,
                 message_id=None,
-                content="",
-                status=MessageStatus.CANCELLED,
-                usage=_estimated_usage(turn, ""),
-                usage_estimated=True,
                 interrupted=True,
+                reply=Reply(
+                    content="",
+                    status=MessageStatus.CANCELLED,
+                    usage=_estimated_usage(turn, ""),
+                    usage_estimated=True,
+                ),
             )
         raise
     reply = result.response
@@ -317,12 +259,8 @@ async def complete_turn(turn: Turn) -> ChatTurnResponse:
     message = await _save_reply(
         turn,
         message_id=None,
-        content=reply.content,
-        status=MessageStatus.COMPLETE,
-        usage=reply.usage,
-        finish_reason=reply.finish_reason,
-        provider_request_id=reply.request_id,
         respond=lambda m: idempotency.Result(201, jsonable_encoder(response(m))),
+        reply=Reply.answered(reply),
     )
     return response(message)
 
@@ -341,10 +279,12 @@ async def open_stream(turn: Turn) -> AsyncIterator[bytes]:
         await _save_reply(
             turn,
             message_id=None,
-            content="",
-            status=MessageStatus.ERROR,
-            usage=Usage(),
-            error_type=type(error).__name__,
+            reply=Reply(
+                content="",
+                status=MessageStatus.ERROR,
+                usage=Usage(),
+                error_type=type(error).__name__,
+            ),
         )
         raise to_app_error(error) from error
     except BaseException:
@@ -353,20 +293,20 @@ async def open_stream(turn: Turn) -> AsyncIterator[bytes]:
             await _save_reply(
                 turn,
                 message_id=None,
-                content="",
-                status=MessageStatus.CANCELLED,
-                usage=_estimated_usage(turn, ""),
-                usage_estimated=True,
                 interrupted=True,
+                reply=Reply(
+                    content="",
+                    status=MessageStatus.CANCELLED,
+                    usage=_estimated_usage(turn, ""),
+                    usage_estimated=True,
+                ),
             )
         raise
     placeholder = await _save_reply(
         turn,
         message_id=None,
-        content="",
-        status=MessageStatus.STREAMING,
-        usage=None,
         interrupted=True,
+        reply=Reply(content="", status=MessageStatus.STREAMING, usage=None),
     )
     return _relay(turn, stream, first, placeholder.id)
 
@@ -386,7 +326,7 @@ def _relay(
             turn,
             message_id=message_id,
             interrupted=end.interrupted,
-            **end.reply_fields(),
+            reply=end.reply(),
             # What a retry with the same Idempotency-Key gets (see ``replay_stream``).
             respond=lambda m: idempotency.Result(
                 200, {"start": start, "text": end.text, "done": done(m)}
