@@ -33,7 +33,7 @@ from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import Attempt, FallbackStream
 from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.registry import ProviderRegistry
-from genai_shared.llm.tokens import count_messages, count_text
+from genai_shared.llm.tokens import count_messages
 from genai_shared.llm.turn_stream import TurnEnd, done_payload, stream_turn
 from genai_shared.llm.types import ChatRequest, StreamEvent, Usage
 from multi_provider_chat.chat.cache import recent_conversations_cache
@@ -121,14 +121,6 @@ def _answered_by(attempts: list[Attempt], fallback: str) -> tuple[str, str]:
         return attempts[-1].provider, attempts[-1].model
     provider, _, model = fallback.partition("/")
     return provider, model
-
-
-def _estimated_usage(turn: Turn, text: str) -> Usage:
-    """Usage counted locally, for calls whose provider never reported it."""
-    return Usage(
-        input_tokens=count_messages(turn.request.messages),
-        output_tokens=count_text(text) if text else 0,
-    )
 
 
 async def _save_reply(
