@@ -312,3 +312,9 @@ def fallback_gateway(
     settings = make_settings(database_url=_gateway_db(tmp_path_factory), **providers)
     with serve_gateway(settings) as gateway:
         yield gateway
+
+
+@pytest.fixture
+async def chat_path(make_conversation: Callable[..., Awaitable[dict[str, Any]]]) -> str:
+    """The chat path of a new conversation of the signed-in ``user``."""
+    return f"/api/v1/conversations/{(await make_conversation())['id']}/chat"

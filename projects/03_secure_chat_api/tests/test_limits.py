@@ -18,11 +18,6 @@ def settings_overrides():
     return {"max_request_body_bytes": 4096, "gateway_max_messages": 3}
 
 
-@pytest.fixture
-async def chat_path(make_conversation):
-    return f"/api/v1/conversations/{(await make_conversation())['id']}/chat"
-
-
 async def test_a_declared_large_body_is_413(client, chat_path, expect_error):
     response = await client.post(chat_path, json={"content": "x" * 5000})
     expect_error(response, 413, "ContentTooLarge")

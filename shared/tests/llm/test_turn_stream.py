@@ -10,6 +10,7 @@ import pytest
 from genai_shared.llm.errors import ProviderUnavailable
 from genai_shared.llm.fallback import FallbackChain, Target
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
+from genai_shared.llm.tokens import count_messages
 from genai_shared.llm.turn_stream import TurnEnd, done_payload, stream_turn
 from genai_shared.llm.types import ChatMessage, ChatRequest
 
@@ -35,7 +36,7 @@ async def _turn(script: MockScript):
 
     stream = FallbackChain([Target(MockProvider(script), "echo-1")]).stream(REQUEST)
     first = await anext(stream)
-    events = stream_turn(stream, first, start=START, settle=settle, prompt_tokens=lambda: 7)
+    events = stream_turn(stream, first, start=START, settle=settle, prompt=REQUEST.messages)
     return events, ends
 
 
@@ -66,7 +67,8 @@ async def test_a_provider_failure_mid_stream_is_an_error_event():
     assert sent[-1][1]["message_id"] == "m1"
     [end] = ends
     assert (end.status, end.error_type, end.interrupted) == ("error", "ProviderUnavailable", False)
-    assert end.usage.input_tokens == 7  # counted here: the provider never sent usage
+    # Counted here, from the prompt: the provider never sent usage.
+    assert end.usage.input_tokens == count_messages(REQUEST.messages) > 0
 
 
 async def test_a_client_that_leaves_is_settled_once_as_cancelled():
@@ -89,7 +91,7 @@ async def test_a_failure_here_is_settled_then_raised():
     ends: list[TurnEnd] = []
     stream = FallbackChain([Target(MockProvider(MockScript(reply="a")), "echo-1")]).stream(REQUEST)
     events = stream_turn(
-        stream, await anext(stream), start=START, settle=broken_settle, prompt_tokens=lambda: 1
+        stream, await anext(stream), start=START, settle=broken_settle, prompt=REQUEST.messages
     )
     with pytest.raises(RuntimeError):
         _ = [chunk async for chunk in events]

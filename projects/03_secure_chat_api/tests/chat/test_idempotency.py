@@ -14,11 +14,6 @@ from secure_chat_api.chat.models import Message
 from secure_chat_api.usage.models import UsageRecord
 
 
-@pytest.fixture
-async def chat_path(make_conversation):
-    return f"/api/v1/conversations/{(await make_conversation())['id']}/chat"
-
-
 async def _counts(app) -> tuple[int, int]:
     async with app.state.db.sessionmaker() as session:
         messages = await session.scalar(select(func.count()).select_from(Message))

@@ -13,11 +13,6 @@ def settings_overrides():
     return {"rate_limit_chat": 3, "rate_limit_default": 5}
 
 
-@pytest.fixture
-async def chat_path(make_conversation):
-    return f"/api/v1/conversations/{(await make_conversation())['id']}/chat"
-
-
 async def test_chat_is_limited_per_user_with_headers(
     client, anon, chat_path, make_user, expect_error
 ):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -27,8 +27,8 @@ from genai_shared.chat.turns import Reply
 from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import FallbackStream
 from genai_shared.llm.http_errors import to_app_error
-from genai_shared.llm.tokens import count_text
-from genai_shared.llm.types import StreamEnd, StreamEvent, TextDelta, Usage
+from genai_shared.llm.tokens import count_messages, count_text
+from genai_shared.llm.types import ChatMessage, StreamEnd, StreamEvent, TextDelta, Usage
 from genai_shared.web.sse import sse_event
 
 logger = logging.getLogger(__name__)
@@ -96,19 +96,21 @@ async def stream_turn(
     *,
     start: Mapping[str, str],
     settle: Settle,
-    prompt_tokens: Callable[[], int],
+    prompt: Sequence[ChatMessage],
 ) -> AsyncIterator[bytes]:
     """Forward ``stream`` (whose ``first`` event was already read) as the turn's events.
 
     ``start`` is the ``start`` event's payload (it must hold ``message_id``);
-    ``prompt_tokens`` counts the prompt, for usage the provider never reported.
+    ``prompt`` is what was sent, counted here (only) when the provider never reports usage.
     """
     parts: list[str] = []
     settled = False
 
     def estimated() -> Usage:
         text = "".join(parts)
-        return Usage(input_tokens=prompt_tokens(), output_tokens=count_text(text) if text else 0)
+        return Usage(
+            input_tokens=count_messages(list(prompt)), output_tokens=count_text(text) if text else 0
+        )
 
     async def end(status: Status, **fields: Any) -> Mapping[str, Any]:
         nonlocal settled

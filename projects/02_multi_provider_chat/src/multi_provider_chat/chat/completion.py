@@ -33,7 +33,6 @@ from genai_shared.llm.errors import ProviderError
 from genai_shared.llm.fallback import Attempt, FallbackStream
 from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.registry import ProviderRegistry
-from genai_shared.llm.tokens import count_messages
 from genai_shared.llm.turn_stream import TurnEnd, done_payload, stream_turn
 from genai_shared.llm.types import ChatRequest, StreamEvent, Usage
 from multi_provider_chat.chat.cache import recent_conversations_cache
@@ -220,10 +219,4 @@ def _relay(
         return done_payload(message, end)
 
     start = {"user_message_id": str(turn.user_message.id), "message_id": str(message_id)}
-    return stream_turn(
-        stream,
-        first,
-        start=start,
-        settle=settle,
-        prompt_tokens=lambda: count_messages(turn.request.messages),
-    )
+    return stream_turn(stream, first, start=start, settle=settle, prompt=turn.request.messages)

@@ -334,13 +334,7 @@ def _relay(
         )
         return done(message)
 
-    return stream_turn(
-        stream,
-        first,
-        start=start,
-        settle=settle,
-        prompt_tokens=lambda: count_messages(turn.request.messages),
-    )
+    return stream_turn(stream, first, start=start, settle=settle, prompt=turn.request.messages)
 
 
 async def replay_stream(stored: dict[str, Any]) -> AsyncIterator[bytes]:
