@@ -16,7 +16,7 @@ from genai_shared.llm.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from genai_shared.llm.fallback import FallbackChain, Target
+from genai_shared.llm.fallback import Attempt, FallbackChain, Target
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
 from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEnd, TextDelta
 from genai_shared.testing.fake_upstream_fixtures import Drain
@@ -108,16 +108,6 @@ class TestComplete:
         assert sleeps.calls == [1.5]
         assert result.succeeded_index == 1
         assert result.attempts[1].waited_s == 1.5
-
-    async def test_retry_after_is_capped(self) -> None:
-        provider = failing(RateLimited("busy", provider="a", retry_after=120), fail_times=1)
-        sleeps = Sleeps()
-
-        await chain(
-            Target(provider, "m"), Target(provider, "m"), sleep=sleeps, max_retry_wait=2.0
-        ).complete(REQUEST)
-
-        assert sleeps.calls == [2.0]
 
     async def test_no_wait_when_switching_provider(self) -> None:
         sleeps = Sleeps()
@@ -223,8 +213,138 @@ class TestStream:
             await anext(stream)
 
 
-async def test_on_attempt_sees_every_attempt_even_when_the_chain_fails():
-    seen = []
+def too_busy(retry_after: float) -> MockProvider:
+    """A provider that answers every call with a 429 and this Retry-After."""
+    return failing(RateLimited("busy", provider="a", retry_after=retry_after))
+
+
+class TestRetryAfterOverTheCap:
+    """A Retry-After longer than `max_retry_wait` never brings an early retry of that provider."""
+
+    async def test_skips_the_providers_other_targets(self) -> None:
+        busy, backup, sleeps = too_busy(30), MockProvider(), Sleeps()
+        seen: list[Attempt] = []
+
+        result = await chain(
+            Target(busy, "a-1"),
+            Target(busy, "a-2"),
+            Target(backup, "b-1"),
+            sleep=sleeps,
+            on_attempt=seen.append,
+        ).complete(REQUEST)
+
+        assert result.response.model == "b-1"
+        assert (busy.calls, backup.calls) == (1, 1)
+        assert sleeps.calls == []
+        assert [(a.model, a.error_type, a.waited_s) for a in result.attempts] == [
+            ("a-1", "RateLimited", 0.0),
+            ("b-1", None, 0.0),
+        ]
+        assert seen == result.attempts  # a skipped target is no attempt
+        assert [a.target_index for a in result.attempts] == [0, 2]
+        assert result.succeeded_index == 2
+
+    async def test_no_other_provider_raises_the_429_as_it_came(self) -> None:
+        busy, sleeps = too_busy(30), Sleeps()
+        error = busy.script.error
+
+        with pytest.raises(RateLimited) as raised:
+            await chain(Target(busy, "a-1"), Target(busy, "a-2"), sleep=sleeps).complete(REQUEST)
+
+        assert raised.value is error
+        assert raised.value.retry_after == 30
+        assert busy.calls == 1
+        assert sleeps.calls == []
+
+    async def test_later_targets_of_the_provider_are_skipped_too(self) -> None:
+        busy, down = too_busy(30), failing(ProviderUnavailable("down", provider="b"))
+        attempts: list[Attempt] = []
+
+        with pytest.raises(ProviderUnavailable):
+            await chain(Target(busy, "a-1"), Target(down, "b-1"), Target(busy, "a-2")).complete(
+                REQUEST, attempts
+            )
+
+        assert (busy.calls, down.calls) == (1, 1)
+        assert [a.model for a in attempts] == ["a-1", "b-1"]
+
+    async def test_retry_after_within_the_cap_still_waits_and_retries(self) -> None:
+        provider = failing(RateLimited("busy", provider="a", retry_after=2), fail_times=1)
+        backup, sleeps = MockProvider(), Sleeps()
+
+        result = await chain(
+            Target(provider, "a-1"), Target(provider, "a-2"), Target(backup, "b-1"), sleep=sleeps
+        ).complete(REQUEST)
+
+        assert sleeps.calls == [2]
+        assert result.response.model == "a-2"
+        assert (provider.calls, backup.calls) == (2, 0)
+        assert result.succeeded_index == 1
+
+    async def test_retry_after_equal_to_the_cap_is_waited(self) -> None:
+        provider = failing(RateLimited("busy", provider="a", retry_after=5), fail_times=1)
+        sleeps = Sleeps()
+
+        await chain(
+            Target(provider, "a-1"), Target(provider, "a-2"), sleep=sleeps, max_retry_wait=5
+        ).complete(REQUEST)
+
+        assert sleeps.calls == [5]
+
+    async def test_stream_skips_to_another_provider(self) -> None:
+        busy, backup, sleeps = too_busy(30), MockProvider(), Sleeps()
+        seen: list[Attempt] = []
+        stream = chain(
+            Target(busy, "a-1"),
+            Target(busy, "a-2"),
+            Target(backup, "b-1"),
+            sleep=sleeps,
+            on_attempt=seen.append,
+        ).stream(REQUEST)
+
+        events = [event async for event in stream]
+
+        assert isinstance(events[-1], StreamEnd)
+        assert events[-1].model == "b-1"
+        assert (busy.calls, backup.calls) == (1, 1)
+        assert sleeps.calls == []
+        assert [(a.model, a.error_type) for a in stream.attempts] == [
+            ("a-1", "RateLimited"),
+            ("b-1", None),
+        ]
+        assert seen == stream.attempts
+        assert (stream.succeeded_index, stream.target_index) == (2, 2)
+
+    async def test_stream_with_no_other_provider_raises_the_429(self, drain: Drain) -> None:
+        busy, sleeps = too_busy(30), Sleeps()
+        stream = chain(Target(busy, "a-1"), Target(busy, "a-2"), sleep=sleeps).stream(REQUEST)
+
+        result = await drain(stream)
+
+        assert result.error is busy.script.error
+        assert isinstance(result.error, RateLimited)
+        assert result.error.retry_after == 30
+        assert busy.calls == 1
+        assert sleeps.calls == []
+        assert stream.succeeded_index is None
+
+    async def test_stream_within_the_cap_waits_and_retries(self) -> None:
+        provider = failing(RateLimited("busy", provider="a", retry_after=2), fail_times=1)
+        backup, sleeps = MockProvider(), Sleeps()
+        stream = chain(
+            Target(provider, "a-1"), Target(provider, "a-2"), Target(backup, "b-1"), sleep=sleeps
+        ).stream(REQUEST)
+
+        events = [event async for event in stream]
+
+        assert sleeps.calls == [2]
+        assert isinstance(events[-1], StreamEnd)
+        assert events[-1].model == "a-2"
+        assert backup.calls == 0
+
+
+async def test_on_attempt_sees_every_attempt_even_when_the_chain_fails() -> None:
+    seen: list[Attempt] = []
     failing = MockProvider(MockScript(error=ProviderUnavailable("down", provider="mock")))
     chain = FallbackChain(
         [Target(failing, "echo-1"), Target(failing, "echo-1")],

@@ -2,11 +2,26 @@
 
 Only retriable errors (rate limits, timeouts, 5xx/overload, broken responses) move on to
 the next target; an invalid request, bad credentials or a content-filter block are raised
-at once, since another provider would fail the same way or should not be asked. Before
-retrying the same provider the chain waits: `RateLimited.retry_after` when given (capped
-by `max_retry_wait`), otherwise a capped exponential backoff with jitter. A stream falls
-back only before its first event: once text reached the caller, switching models would
-splice two different answers together, so a later failure is raised as it is.
+at once, since another provider would fail the same way or should not be asked. A stream
+falls back only before its first event: once text reached the caller, switching models
+would splice two different answers together, so a later failure is raised as it is.
+
+Waiting before the same provider again. A 429's `RateLimited.retry_after` is honoured
+when it is at most `max_retry_wait`; other retriable errors get a capped exponential
+backoff with jitter. A Retry-After *longer* than `max_retry_wait` is never cut short: the
+provider has said when it will take calls again, so asking sooner only draws another 429.
+Its remaining targets in the chain are skipped (they are not attempts) and the chain
+moves on to the next target of another provider; when none is left, the 429 is raised
+unchanged, its `retry_after` intact, so the HTTP layer passes the upstream's Retry-After on.
+
+The official SDKs (whose own retries our adapters switch off with `max_retries=0`) differ
+here. openai's `_should_retry` declines to retry once Retry-After (`retry-after-ms`, else
+`retry-after` in seconds or as a date) exceeds 120 s, and up to that waits exactly what it
+says; anthropic's `_should_retry` ignores Retry-After and its `_calculate_retry_timeout`
+waits whatever positive delay the header gives. Both fall back to 0.5 s doubling up to
+8 s, less up to 25 % jitter, when there is no usable header. The chain's cap is far lower
+than openai's 120 s because a person is waiting on the answer and another provider may
+answer now.
 """
 
 from __future__ import annotations
@@ -41,11 +56,15 @@ class Target:
 
 @dataclass(frozen=True)
 class Attempt:
+    """One call to one target. ``target_index`` is the target's position in the chain
+    (targets skipped after a long Retry-After leave gaps); None outside a chain."""
+
     provider: str
     model: str
     duration_s: float
     error_type: str | None = None
     waited_s: float = 0.0
+    target_index: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -56,11 +75,8 @@ class Attempt:
 class FallbackResult:
     response: ChatResponse
     attempts: list[Attempt] = field(default_factory=list)
-
-    @property
-    def succeeded_index(self) -> int:
-        """0 when the first target answered, 1 when the first fallback did, ..."""
-        return len(self.attempts) - 1
+    succeeded_index: int = 0
+    """Position in the chain of the target that answered (0: the first target)."""
 
 
 class FallbackChain:
@@ -91,18 +107,19 @@ class FallbackChain:
         """The first answer along the chain. Each attempt is appended to ``attempts`` when
         given, so a caller keeps them even when the call fails (the last error is raised)."""
         attempts = [] if attempts is None else attempts
-        waited = 0.0
-        for index, target in enumerate(self.targets):
+        benched: list[LLMProvider] = []
+        index, waited = 0, 0.0
+        while True:
+            target = self.targets[index]
             started = time.perf_counter()
             try:
                 response = await target.provider.complete(_for_target(request, target))
             except ProviderError as error:
                 attempts.append(self._failed(index, target, error, started, waited))
-                waited = await self._before_next(index, target, error)
+                index, waited = await self._before_next(index, target, error, benched)
                 continue
             attempts.append(self._succeeded(index, target, started, waited))
-            return FallbackResult(response=response, attempts=attempts)
-        raise AssertionError("unreachable: the last failure is raised")  # pragma: no cover
+            return FallbackResult(response=response, attempts=attempts, succeeded_index=index)
 
     def stream(self, request: ChatRequest) -> FallbackStream:
         return FallbackStream(self, request)
@@ -116,6 +133,7 @@ class FallbackChain:
             duration_s=time.perf_counter() - started,
             error_type=type(error).__name__,
             waited_s=waited,
+            target_index=index,
         )
         logger.warning(
             "LLM attempt %d/%d %s failed: %s (retriable=%s) after %.3fs",
@@ -137,6 +155,7 @@ class FallbackChain:
             model=target.model,
             duration_s=time.perf_counter() - started,
             waited_s=waited,
+            target_index=index,
         )
         logger.info(
             "LLM attempt %d/%d %s succeeded after %.3fs",
@@ -150,15 +169,28 @@ class FallbackChain:
             self.on_attempt(attempt)
         return attempt
 
-    async def _before_next(self, index: int, target: Target, error: ProviderError) -> float:
-        """Raise `error` if the chain must stop here, else wait as needed; returns the wait."""
-        if not error.retriable or index + 1 >= len(self.targets):
+    async def _before_next(
+        self, index: int, target: Target, error: ProviderError, benched: list[LLMProvider]
+    ) -> tuple[int, float]:
+        """The next target's index and the wait before it; raises `error` if the chain
+        must stop here. A provider whose Retry-After exceeds the cap joins `benched`."""
+        if not error.retriable:
             raise error
-        following = self.targets[index + 1]
-        if following.provider is not target.provider:
-            return 0.0
+        if (long_wait := self._wait_over_cap(error)) is not None:
+            benched.append(target.provider)
+            logger.info(
+                "LLM provider %s asked to wait %.1fs (over the %.1fs cap): skipping its targets",
+                target.provider.name,
+                long_wait,
+                self.max_retry_wait,
+            )
+        following = self._next_index(index, benched)
+        if following is None:
+            raise error
+        if self.targets[following].provider is not target.provider:
+            return following, 0.0
         if isinstance(error, RateLimited) and error.retry_after is not None:
-            delay = min(error.retry_after, self.max_retry_wait)
+            delay = error.retry_after
         else:
             same_provider_before = sum(
                 1 for t in self.targets[: index + 1] if t.provider is target.provider
@@ -167,14 +199,32 @@ class FallbackChain:
             delay = min(backoff, self.max_retry_wait) * self._rng.uniform(0.5, 1.0)
         if delay > 0:
             await self._sleep(delay)
-        return delay
+        return following, delay
+
+    def _wait_over_cap(self, error: ProviderError) -> float | None:
+        """The Retry-After of a 429 that asks for longer than `max_retry_wait`, else None."""
+        wait = error.retry_after if isinstance(error, RateLimited) else None
+        return wait if wait is not None and wait > self.max_retry_wait else None
+
+    def _next_index(self, index: int, benched: Sequence[LLMProvider]) -> int | None:
+        """The first target after `index` whose provider is not benched, if any."""
+        for following in range(index + 1, len(self.targets)):
+            provider = self.targets[following].provider
+            if not any(provider is out for out in benched):
+                return following
+        return None
 
 
 class FallbackStream:
-    """An async iterator of stream events; `attempts` tells which target answered."""
+    """An async iterator of stream events; `attempts` tells which targets were called.
+
+    ``target_index`` is the chain position of the target asked last (or being asked now,
+    when the consumer stops early): skipped targets make it differ from ``len(attempts)``.
+    """
 
     def __init__(self, chain: FallbackChain, request: ChatRequest) -> None:
         self.attempts: list[Attempt] = []
+        self.target_index: int | None = None
         self._chain = chain
         self._request = request
         self._events = self._run()
@@ -182,7 +232,7 @@ class FallbackStream:
     @property
     def succeeded_index(self) -> int | None:
         if self.attempts and self.attempts[-1].ok:
-            return len(self.attempts) - 1
+            return self.target_index
         return None
 
     def __aiter__(self) -> FallbackStream:
@@ -196,8 +246,11 @@ class FallbackStream:
 
     async def _run(self) -> AsyncGenerator[StreamEvent, None]:
         chain = self._chain
-        waited = 0.0
-        for index, target in enumerate(chain.targets):
+        benched: list[LLMProvider] = []
+        index, waited = 0, 0.0
+        while True:
+            self.target_index = index
+            target = chain.targets[index]
             started = time.perf_counter()
             events = target.provider.stream(_for_target(self._request, target))
             delivered = False
@@ -212,7 +265,7 @@ class FallbackStream:
                 self.attempts.append(chain._failed(index, target, error, started, waited))
                 if delivered:
                     raise
-                waited = await chain._before_next(index, target, error)
+                index, waited = await chain._before_next(index, target, error, benched)
             finally:
                 await events.aclose()
 
