@@ -1,0 +1,1 @@
+"""The agent's tools: the calculator and the read-only SQL guard and runner."""
