@@ -38,6 +38,7 @@ class BaseAppSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
+    app_name: str = "genai-app"
     environment: Environment = "development"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -94,6 +95,11 @@ class BaseAppSettings(BaseSettings):
                 "the built-in development key is public"
             )
         return self
+
+    @property
+    def cache_namespace(self) -> str:
+        """Where this app's cache keys live: two apps may share one Redis."""
+        return f"{self.app_name}:"
 
     @property
     def is_sqlite(self) -> bool:

@@ -37,20 +37,23 @@ async def _count(db: Database) -> int:
 
 
 async def test_commits_when_the_block_succeeds(db):
-    async for session in db.transaction():
+    async with db.transaction() as session:
         session.add(Note(text="kept"))
     assert await _count(db) == 1
 
 
 async def test_rolls_back_when_the_block_raises(db):
     calls = []
-    transaction = db.transaction()
-    session = await anext(transaction)
-    session.add(Note(text="lost"))
-    await session.flush()
-    after_commit(session, lambda: calls.append("ran") or _noop())
-    with pytest.raises(RuntimeError):
-        await transaction.athrow(RuntimeError("boom"))
+
+    async def fail_after_writing() -> None:
+        async with db.transaction() as session:
+            session.add(Note(text="lost"))
+            await session.flush()
+            after_commit(session, lambda: calls.append("ran") or _noop())
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await fail_after_writing()
     assert await _count(db) == 0
     assert calls == [], "after-commit hooks never run on rollback"
 
@@ -65,7 +68,7 @@ async def test_after_commit_runs_after_the_data_is_visible(db):
     async def check() -> None:
         seen.append(await _count(db))  # a separate connection sees the committed row
 
-    async for session in db.transaction():
+    async with db.transaction() as session:
         session.add(Note(text="x"))
         after_commit(session, check)
     assert seen == [1]
@@ -75,7 +78,7 @@ async def test_a_failing_hook_does_not_undo_the_commit(db, caplog):
     async def broken() -> None:
         raise ConnectionError("cache down")
 
-    async for session in db.transaction():
+    async with db.transaction() as session:
         session.add(Note(text="x"))
         after_commit(session, broken)
     assert await _count(db) == 1

@@ -13,6 +13,7 @@ from chat_api_with_db.core.config import Settings, get_settings
 from chat_api_with_db.users.router import router as users_router
 from genai_shared.web.app import create_base_app
 from genai_shared.web.resources import core_resources
+from genai_shared.web.serve import serve
 
 API_PREFIX = "/api/v1"
 
@@ -43,14 +44,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def run() -> None:
-    """Serve with uvicorn on HOST:PORT (``chat-api-with-db`` console script)."""
-    import uvicorn
-
-    settings = get_settings()
-    uvicorn.run(
-        "chat_api_with_db.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-    )
+    """Serve on HOST:PORT (``chat-api-with-db`` console script)."""
+    serve("chat_api_with_db.main:create_app", get_settings())

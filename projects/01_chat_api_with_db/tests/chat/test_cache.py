@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from chat_api_with_db.chat.cache import recent_conversations_cache
 from chat_api_with_db.chat.models import Conversation
 from genai_shared.testing.contracts.cache import RecentConversationsCacheContract
 
 
 class TestRecentConversationsCache(RecentConversationsCacheContract):
     conversation_model = Conversation
-    recent_conversations_cache = recent_conversations_cache

@@ -7,16 +7,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from genai_shared.gateway.service import Gateway
+from genai_shared.llm.dependencies import llm_resources
 from genai_shared.llm.registry import ProviderRegistry
-from genai_shared.llm.relay import OpenAIRelay
+from genai_shared.llm.router import router as providers_router
 from genai_shared.web.app import create_base_app
 from genai_shared.web.resources import core_resources
+from genai_shared.web.serve import serve
 from multi_provider_chat import __version__
 from multi_provider_chat.chat.router import router as chat_router
 from multi_provider_chat.core.config import Settings, get_settings
 from multi_provider_chat.gateway.router import router as gateway_router
-from multi_provider_chat.llm.router import router as providers_router
 from multi_provider_chat.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
@@ -33,16 +33,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with core_resources(app, settings):
-            llm = registry or ProviderRegistry.from_settings(settings)
-            app.state.llm = llm
-            app.state.gateway = gateway = Gateway(llm, OpenAIRelay.all_configured(settings))
-            try:
-                yield
-            finally:
-                await gateway.aclose()
-                if registry is None:
-                    await llm.aclose()
+        async with core_resources(app, settings), llm_resources(app, settings, registry):
+            yield
 
     app = create_base_app(
         title="Multi-provider chat",
@@ -65,14 +57,5 @@ def create_app(
 
 
 def run() -> None:
-    """Serve with uvicorn on HOST:PORT (``multi-provider-chat`` console script)."""
-    import uvicorn
-
-    settings = get_settings()
-    uvicorn.run(
-        "multi_provider_chat.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-    )
+    """Serve on HOST:PORT (``multi-provider-chat`` console script)."""
+    serve("multi_provider_chat.main:create_app", get_settings())

@@ -15,12 +15,13 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from starlette.middleware import Middleware
 
 from genai_shared.cache import RedisCache
-from genai_shared.gateway.service import Gateway
+from genai_shared.llm.dependencies import llm_resources
 from genai_shared.llm.registry import ProviderRegistry
-from genai_shared.llm.relay import OpenAIRelay
+from genai_shared.llm.router import router as providers_router
 from genai_shared.web.app import create_base_app
 from genai_shared.web.errors import error_response
 from genai_shared.web.resources import core_resources
+from genai_shared.web.serve import serve
 from secure_chat_api import __version__
 from secure_chat_api.admin.router import router as admin_router
 from secure_chat_api.api_keys.router import router as api_keys_router
@@ -35,7 +36,6 @@ from secure_chat_api.core.body_limit import MESSAGE, BodySizeLimitMiddleware, Bo
 from secure_chat_api.core.config import Settings, get_settings
 from secure_chat_api.gateway.router import models_router
 from secure_chat_api.gateway.router import router as gateway_router
-from secure_chat_api.llm.router import router as providers_router
 from secure_chat_api.ratelimit.dependencies import (
     RateLimit,
     RateLimitHeadersMiddleware,
@@ -102,16 +102,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with core_resources(app, settings) as core:
+        async with core_resources(app, settings) as core, llm_resources(app, settings, registry):
             cache = core.cache
             app.state.rate_limiter = (
                 RedisRateLimiter(cache.client)
                 if isinstance(cache, RedisCache)
                 else MemoryRateLimiter()
             )
-            llm = registry or ProviderRegistry.from_settings(settings)
-            app.state.llm = llm
-            app.state.gateway = gateway = Gateway(llm, OpenAIRelay.all_configured(settings))
             sweeper = asyncio.create_task(
                 sweep_forever(
                     db=core.db,
@@ -127,9 +124,6 @@ def create_app(
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
-                await gateway.aclose()
-                if registry is None:
-                    await llm.aclose()
 
     app = create_base_app(
         title="Secure chat API",
@@ -160,14 +154,5 @@ def create_app(
 
 
 def run() -> None:
-    """Serve with uvicorn on HOST:PORT (``secure-chat-api`` console script)."""
-    import uvicorn
-
-    settings = get_settings()
-    uvicorn.run(
-        "secure_chat_api.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-    )
+    """Serve on HOST:PORT (``secure-chat-api`` console script)."""
+    serve("secure_chat_api.main:create_app", get_settings())

@@ -7,10 +7,8 @@ With Redis down, non-chat routes fail open when the rate limiter cannot be reach
 from __future__ import annotations
 
 from genai_shared.testing.contracts.cache import RecentConversationsCacheContract
-from secure_chat_api.chat.cache import recent_conversations_cache
 from secure_chat_api.chat.models import Conversation
 
 
 class TestRecentConversationsCache(RecentConversationsCacheContract):
     conversation_model = Conversation
-    recent_conversations_cache = recent_conversations_cache

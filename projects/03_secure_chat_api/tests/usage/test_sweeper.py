@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select, update
 
 from genai_shared.db.base import utcnow
-from secure_chat_api.core.database import transaction
 from secure_chat_api.idempotency.models import IdempotencyKey
 from secure_chat_api.usage import service as usage_service
 from secure_chat_api.usage.models import BudgetReservation, UsageRecord, UserSpend
@@ -22,7 +21,7 @@ HELD = 250_000  # micro-USD
 
 
 async def _reserve(app, user_id: uuid.UUID, *, age: timedelta = timedelta(0)):
-    async with transaction(app.state.db) as session:
+    async with app.state.db.transaction() as session:
         reservation = await usage_service.reserve(
             session=session, user_id=user_id, amount_micro_usd=HELD, request_id="req-dead"
         )
@@ -90,7 +89,7 @@ async def test_a_settle_after_the_sweep_does_not_release_twice(app, user_id):
     """The call was only slow, not dead: it settles after all, and is charged once."""
     reservation = await _reserve(app, user_id, age=timedelta(hours=2))
     await sweep_once(db=app.state.db, metrics=app.state.metrics, timeout_seconds=3600)
-    async with transaction(app.state.db) as session:
+    async with app.state.db.transaction() as session:
         await usage_service.settle(
             session=session, reservation=reservation, records=[_record(user_id, 1_000)]
         )
@@ -99,7 +98,7 @@ async def test_a_settle_after_the_sweep_does_not_release_twice(app, user_id):
 
 async def test_a_settle_releases_its_own_row(app, user_id):
     reservation = await _reserve(app, user_id)
-    async with transaction(app.state.db) as session:
+    async with app.state.db.transaction() as session:
         await usage_service.settle(
             session=session, reservation=reservation, records=[_record(user_id, 1_000)]
         )
@@ -139,7 +138,7 @@ async def test_unfinished_idempotency_claims_and_expired_keys_are_cleared(app, u
             expires_at=now - timedelta(seconds=1) if expired else now + timedelta(days=1),
         )
 
-    async with transaction(app.state.db) as session:
+    async with app.state.db.transaction() as session:
         session.add_all(
             [
                 key("dead", age=timedelta(hours=2), status=None),

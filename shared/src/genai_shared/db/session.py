@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
@@ -75,8 +76,12 @@ class Database:
         self.engine = create_engine(url, echo=echo, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Yield a session; commit if the caller finished cleanly, else roll back."""
+        """``async with db.transaction() as session:`` commits when the block ends normally
+        and rolls back when anything is raised in it (the error goes on up), then runs the
+        ``after_commit`` callbacks. The request's session dependency uses it, and so does
+        every step that needs a transaction of its own (a chat turn's short steps)."""
         async with self.sessionmaker() as session:
             try:
                 yield session

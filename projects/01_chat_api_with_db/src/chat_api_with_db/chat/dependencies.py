@@ -3,13 +3,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from chat_api_with_db.chat import service
-from chat_api_with_db.chat.cache import RecentConversationsCache, recent_conversations_cache
 from chat_api_with_db.chat.exceptions import ConversationNotFound
 from chat_api_with_db.chat.models import Conversation
-from chat_api_with_db.core.dependencies import CacheDep, SessionDep
+from genai_shared.web.dependencies import SessionDep
 
 
 async def valid_conversation_id(conversation_id: uuid.UUID, session: SessionDep) -> Conversation:
@@ -22,11 +21,4 @@ async def valid_conversation_id(conversation_id: uuid.UUID, session: SessionDep)
     return conversation
 
 
-async def conversations_cache(request: Request, cache: CacheDep) -> RecentConversationsCache:
-    return recent_conversations_cache(
-        cache, ttl_seconds=request.app.state.settings.cache_ttl_seconds
-    )
-
-
 ValidConversation = Annotated[Conversation, Depends(valid_conversation_id)]
-ConversationCacheDep = Annotated[RecentConversationsCache, Depends(conversations_cache)]

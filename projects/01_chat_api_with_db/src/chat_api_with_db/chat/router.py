@@ -6,12 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from chat_api_with_db.chat import service
-from chat_api_with_db.chat.dependencies import ConversationCacheDep, ValidConversation
+from chat_api_with_db.chat.dependencies import ValidConversation
 from chat_api_with_db.chat.exceptions import ConversationNotFound
 from chat_api_with_db.chat.models import Conversation, Message
 from chat_api_with_db.chat.schemas import ConversationCreate
-from chat_api_with_db.core.dependencies import SessionDep
 from chat_api_with_db.users.exceptions import UserNotFound
+from genai_shared.chat.dependencies import RecentConversationsDep
 from genai_shared.chat.schemas import (
     ConversationPublic,
     ConversationUpdate,
@@ -19,6 +19,7 @@ from genai_shared.chat.schemas import (
     MessagePublic,
 )
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
+from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import error_responses
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -31,7 +32,7 @@ router = APIRouter(prefix="/conversations", tags=["conversations"])
     responses=error_responses(UserNotFound),
 )
 async def create_conversation(
-    data: ConversationCreate, session: SessionDep, cache: ConversationCacheDep
+    data: ConversationCreate, session: SessionDep, cache: RecentConversationsDep
 ) -> Conversation:
     return await service.create_conversation(session=session, cache=cache, data=data)
 
@@ -41,7 +42,7 @@ async def list_conversations(
     user_id: Annotated[uuid.UUID, Query(description="Whose conversations")],
     page: PageParamsDep,
     session: SessionDep,
-    cache: ConversationCacheDep,
+    cache: RecentConversationsDep,
 ) -> Page[ConversationPublic]:
     """A user's conversations, newest first."""
     return await service.store.list_conversations(
@@ -67,7 +68,7 @@ async def update_conversation(
     data: ConversationUpdate,
     conversation: ValidConversation,
     session: SessionDep,
-    cache: ConversationCacheDep,
+    cache: RecentConversationsDep,
 ) -> Conversation:
     return await service.store.update_conversation(
         session=session, cache=cache, conversation=conversation, data=data
@@ -80,7 +81,7 @@ async def update_conversation(
     responses=error_responses(ConversationNotFound),
 )
 async def delete_conversation(
-    conversation: ValidConversation, session: SessionDep, cache: ConversationCacheDep
+    conversation: ValidConversation, session: SessionDep, cache: RecentConversationsDep
 ) -> Response:
     await service.store.delete_conversation(session=session, cache=cache, conversation=conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -96,7 +97,7 @@ async def add_message(
     data: MessageCreate,
     conversation: ValidConversation,
     session: SessionDep,
-    cache: ConversationCacheDep,
+    cache: RecentConversationsDep,
 ) -> Message:
     return await service.store.add_message(
         session=session, cache=cache, conversation=conversation, data=data

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat_api_with_db.chat.cache import RecentConversationsCache
 from chat_api_with_db.chat.models import Conversation, Message
 from chat_api_with_db.chat.schemas import ConversationCreate
 from chat_api_with_db.users import service as users_service
 from chat_api_with_db.users.exceptions import UserNotFound
+from genai_shared.chat.cache import RecentConversationsCache
 from genai_shared.chat.store import ConversationStore
 
 store = ConversationStore(Conversation, Message)

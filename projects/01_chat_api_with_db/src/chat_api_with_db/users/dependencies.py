@@ -5,10 +5,10 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from chat_api_with_db.core.dependencies import SessionDep
 from chat_api_with_db.users import service
 from chat_api_with_db.users.exceptions import UserNotFound
 from chat_api_with_db.users.models import User
+from genai_shared.web.dependencies import SessionDep
 
 
 async def valid_user_id(user_id: uuid.UUID, session: SessionDep) -> User:

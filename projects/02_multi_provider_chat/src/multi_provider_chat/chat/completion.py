@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from genai_shared.cache import Cache
+from genai_shared.chat.cache import RecentConversationsCache
 from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
 from genai_shared.chat.schemas import (
     ChatTurnRequest,
@@ -35,7 +35,6 @@ from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.turn_stream import TurnEnd, done_payload, stream_turn
 from genai_shared.llm.types import ChatRequest, StreamEvent, Usage
-from multi_provider_chat.chat.cache import recent_conversations_cache
 from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message
 
@@ -48,8 +47,7 @@ class Turn:
     """Everything about one turn that the steps share."""
 
     db: Database
-    cache: Cache
-    cache_ttl_seconds: int
+    conversations_cache: RecentConversationsCache
     conversation_id: uuid.UUID
     user_id: uuid.UUID
     request: ChatRequest
@@ -61,9 +59,8 @@ class Turn:
         return int((time.perf_counter() - self.started) * 1000)
 
     async def invalidate_cache(self) -> None:
-        cache = recent_conversations_cache(self.cache, ttl_seconds=self.cache_ttl_seconds)
         try:
-            await cache.invalidate(self.user_id)
+            await self.conversations_cache.invalidate(self.user_id)
         except Exception:
             logger.warning("could not invalidate the conversations cache", exc_info=True)
 
@@ -71,8 +68,7 @@ class Turn:
 async def start_turn(
     *,
     db: Database,
-    cache: Cache,
-    cache_ttl_seconds: int,
+    conversations_cache: RecentConversationsCache,
     registry: ProviderRegistry,
     conversation_id: uuid.UUID,
     data: ChatTurnRequest,
@@ -86,7 +82,7 @@ async def start_turn(
         raise to_app_error(error) from error
 
     stored = None
-    async for session in db.transaction():
+    async with db.transaction() as session:
         stored = await TURNS.add_user_message(
             session,
             conversation_id=conversation_id,
@@ -98,8 +94,7 @@ async def start_turn(
 
     turn = Turn(
         db=db,
-        cache=cache,
-        cache_ttl_seconds=cache_ttl_seconds,
+        conversations_cache=conversations_cache,
         conversation_id=conversation_id,
         user_id=stored.user_id,
         request=ChatRequest(
@@ -132,7 +127,7 @@ async def _save_reply(
     """Insert the assistant row, or update the ``streaming`` one, in its own transaction."""
     provider, model = _answered_by(attempts, turn.routed_model)
     values = reply_values(reply, provider=provider, model=model, latency_ms=turn.latency_ms())
-    async for session in turn.db.transaction():
+    async with turn.db.transaction() as session:
         message = await TURNS.save_reply(
             session, conversation_id=turn.conversation_id, message_id=message_id, values=values
         )

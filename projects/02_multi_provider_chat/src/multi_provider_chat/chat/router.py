@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from genai_shared.chat.dependencies import RecentConversationsDep
 from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
 from genai_shared.chat.schemas import (
     ChatTurnRequest,
@@ -15,15 +16,15 @@ from genai_shared.chat.schemas import (
 )
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
 from genai_shared.llm import http_errors as llm_errors
+from genai_shared.llm.dependencies import RegistryDep
+from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import UnprocessableEntity, error_responses
 from genai_shared.web.sse import EventStreamResponse
 from multi_provider_chat.chat import completion, service
-from multi_provider_chat.chat.dependencies import ConversationCacheDep, ValidConversation
+from multi_provider_chat.chat.dependencies import ValidConversation
 from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message
 from multi_provider_chat.chat.schemas import ConversationCreate
-from multi_provider_chat.core.dependencies import CacheDep, SessionDep
-from multi_provider_chat.llm.dependencies import RegistryDep
 from multi_provider_chat.users.exceptions import UserNotFound
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -36,7 +37,7 @@ router = APIRouter(prefix="/conversations", tags=["conversations"])
     responses=error_responses(UserNotFound),
 )
 async def create_conversation(
-    data: ConversationCreate, session: SessionDep, cache: ConversationCacheDep
+    data: ConversationCreate, session: SessionDep, cache: RecentConversationsDep
 ) -> Conversation:
     return await service.create_conversation(session=session, cache=cache, data=data)
 
@@ -46,7 +47,7 @@ async def list_conversations(
     user_id: Annotated[uuid.UUID, Query(description="Whose conversations")],
     page: PageParamsDep,
     session: SessionDep,
-    cache: ConversationCacheDep,
+    cache: RecentConversationsDep,
 ) -> Page[ConversationPublic]:
     """A user's conversations, newest first."""
     return await service.store.list_conversations(
@@ -72,7 +73,7 @@ async def update_conversation(
     data: ConversationUpdate,
     conversation: ValidConversation,
     session: SessionDep,
-    cache: ConversationCacheDep,
+    cache: RecentConversationsDep,
 ) -> Conversation:
     return await service.store.update_conversation(
         session=session, cache=cache, conversation=conversation, data=data
@@ -85,7 +86,7 @@ async def update_conversation(
     responses=error_responses(ConversationNotFound),
 )
 async def delete_conversation(
-    conversation: ValidConversation, session: SessionDep, cache: ConversationCacheDep
+    conversation: ValidConversation, session: SessionDep, cache: RecentConversationsDep
 ) -> Response:
     await service.store.delete_conversation(session=session, cache=cache, conversation=conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -101,7 +102,7 @@ async def add_message(
     data: MessageCreate,
     conversation: ValidConversation,
     session: SessionDep,
-    cache: ConversationCacheDep,
+    cache: RecentConversationsDep,
 ) -> Message:
     return await service.store.add_message(
         session=session, cache=cache, conversation=conversation, data=data
@@ -157,7 +158,7 @@ async def chat(
     data: ChatTurnRequest,
     request: Request,
     registry: RegistryDep,
-    cache: CacheDep,
+    conversations_cache: RecentConversationsDep,
 ) -> ChatTurnResponse | Response:
     """Send a user message and get the model's reply, whole (201) or streamed (200, SSE).
 
@@ -172,8 +173,7 @@ async def chat(
         )
     turn = await completion.start_turn(
         db=request.app.state.db,
-        cache=cache,
-        cache_ttl_seconds=settings.cache_ttl_seconds,
+        conversations_cache=conversations_cache,
         registry=registry,
         conversation_id=conversation_id,
         data=data,

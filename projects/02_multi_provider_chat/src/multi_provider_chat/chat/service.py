@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from genai_shared.chat.cache import RecentConversationsCache
 from genai_shared.chat.store import ConversationStore
-from multi_provider_chat.chat.cache import RecentConversationsCache
 from multi_provider_chat.chat.models import Conversation, Message
 from multi_provider_chat.chat.schemas import ConversationCreate
 from multi_provider_chat.users import service as users_service

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from multi_provider_chat.core.dependencies import SessionDep
+from genai_shared.web.dependencies import SessionDep
 from multi_provider_chat.users import service
 from multi_provider_chat.users.exceptions import UserNotFound
 from multi_provider_chat.users.models import User

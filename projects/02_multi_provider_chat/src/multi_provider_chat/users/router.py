@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import error_responses
-from multi_provider_chat.core.dependencies import SessionDep
 from multi_provider_chat.users import service
 from multi_provider_chat.users.dependencies import ValidUser
 from multi_provider_chat.users.exceptions import EmailAlreadyRegistered, UserNotFound

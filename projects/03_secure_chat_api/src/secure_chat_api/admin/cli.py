@@ -17,7 +17,6 @@ from collections.abc import Sequence
 
 from genai_shared.db.session import Database
 from secure_chat_api.core.config import Settings, get_settings
-from secure_chat_api.core.database import transaction
 from secure_chat_api.users import service as users_service
 from secure_chat_api.users.models import Role
 
@@ -28,7 +27,7 @@ async def set_role(settings: Settings, email: str, role: Role) -> bool:
     """Give the user with ``email`` the ``role``; False when there is no such user."""
     db = Database(settings.database_url)
     try:
-        async with transaction(db) as session:
+        async with db.transaction() as session:
             user = await users_service.get_by_email(session=session, email=email)
             if user is None:
                 return False

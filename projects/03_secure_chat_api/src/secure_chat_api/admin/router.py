@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from genai_shared.schemas import CustomModel
+from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import error_responses
-from secure_chat_api.core.dependencies import SessionDep
 from secure_chat_api.core.money import from_micro
 from secure_chat_api.usage import service as usage_service
 from secure_chat_api.usage.router import DaysParam

@@ -4,13 +4,13 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
+from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import error_responses
 from secure_chat_api.api_keys import service
 from secure_chat_api.api_keys.exceptions import ApiKeyNotFound
 from secure_chat_api.api_keys.models import ApiKey
 from secure_chat_api.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from secure_chat_api.auth.dependencies import PrincipalDep, SecurityDep
-from secure_chat_api.core.dependencies import SessionDep
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 

@@ -28,7 +28,6 @@ from secure_chat_api.auth.exceptions import (
     NotAuthenticated,
 )
 from secure_chat_api.auth.security import InvalidAccessToken, Security
-from secure_chat_api.core.database import transaction
 from secure_chat_api.users import service as users_service
 from secure_chat_api.users.models import User
 
@@ -74,7 +73,7 @@ async def _from_access_token(db: Database, security: Security, token: str) -> Pr
         claims = security.decode_access_token(token)
     except InvalidAccessToken:
         raise NotAuthenticated from None
-    async with transaction(db) as session:
+    async with db.transaction() as session:
         user = await users_service.get(session=session, user_id=claims.user_id)
         live = await service.session_is_live(session=session, family_id=claims.session_id)
     if user is None or not user.is_active or not live:
@@ -86,7 +85,7 @@ async def _from_api_key(db: Database, security: Security, key: str) -> Principal
     prefix = security.api_key_prefix(key)
     if prefix is None:
         raise NotAuthenticated
-    async with transaction(db) as session:
+    async with db.transaction() as session:
         row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
         user = await users_service.get(session=session, user_id=row.user_id) if row else None
     if row is None or user is None or not user.is_active:

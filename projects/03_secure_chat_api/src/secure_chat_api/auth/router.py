@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
+from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import error_response, error_responses
 from secure_chat_api.auth import service
 from secure_chat_api.auth.dependencies import PrincipalDep, SecurityDep
 from secure_chat_api.auth.exceptions import InvalidLogin, InvalidRefreshToken
 from secure_chat_api.auth.schemas import RefreshRequest, TokenPair
 from secure_chat_api.core.config import Settings
-from secure_chat_api.core.dependencies import SessionDep
 from secure_chat_api.users import service as users_service
 from secure_chat_api.users.exceptions import EmailAlreadyRegistered
 from secure_chat_api.users.models import User

@@ -30,7 +30,7 @@ from typing import Any
 import anyio
 from fastapi.encoders import jsonable_encoder
 
-from genai_shared.cache import Cache
+from genai_shared.chat.cache import RecentConversationsCache
 from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
 from genai_shared.chat.schemas import (
     ChatTurnRequest,
@@ -48,10 +48,8 @@ from genai_shared.llm.turn_stream import TurnEnd, done_payload, stream_turn
 from genai_shared.llm.types import ChatRequest, StreamEvent, Usage
 from genai_shared.web.sse import sse_event
 from secure_chat_api.auth.dependencies import Principal
-from secure_chat_api.chat.cache import recent_conversations_cache
 from secure_chat_api.chat.exceptions import ConversationNotFound
 from secure_chat_api.chat.models import Conversation, Message
-from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.llm.fallback import TrackedChain, tracked_chain
@@ -75,8 +73,7 @@ class Turn:
     """Everything about one turn that the steps share."""
 
     db: Database
-    cache: Cache
-    cache_ttl_seconds: int
+    conversations_cache: RecentConversationsCache
     conversation_id: uuid.UUID
     user_id: uuid.UUID
     request: ChatRequest
@@ -89,9 +86,8 @@ class Turn:
         return int((time.perf_counter() - self.started) * 1000)
 
     async def invalidate_cache(self) -> None:
-        cache = recent_conversations_cache(self.cache, ttl_seconds=self.cache_ttl_seconds)
         try:
-            await cache.invalidate(self.user_id)
+            await self.conversations_cache.invalidate(self.user_id)
         except Exception:
             logger.warning("could not invalidate the conversations cache", exc_info=True)
 
@@ -99,8 +95,7 @@ class Turn:
 async def start_turn(
     *,
     db: Database,
-    cache: Cache,
-    cache_ttl_seconds: int,
+    conversations_cache: RecentConversationsCache,
     registry: ProviderRegistry,
     metrics: Metrics,
     principal: Principal,
@@ -118,7 +113,7 @@ async def start_turn(
     max_tokens = data.max_tokens or default_max_tokens
 
     try:
-        async with transaction(db) as session:
+        async with db.transaction() as session:
             stored = await TURNS.add_user_message(
                 session,
                 conversation_id=conversation_id,
@@ -141,8 +136,7 @@ async def start_turn(
 
     turn = Turn(
         db=db,
-        cache=cache,
-        cache_ttl_seconds=cache_ttl_seconds,
+        conversations_cache=conversations_cache,
         conversation_id=conversation_id,
         user_id=principal.user_id,
         request=ChatRequest(
@@ -192,7 +186,7 @@ async def _save_reply(
     target = turn.chain.targets[final]
     provider, model = target.provider.name, target.model
     values = reply_values(reply, provider=provider, model=model, latency_ms=turn.latency_ms())
-    async with transaction(turn.db) as session:
+    async with turn.db.transaction() as session:
         message = await TURNS.save_reply(
             session, conversation_id=turn.conversation_id, message_id=message_id, values=values
         )

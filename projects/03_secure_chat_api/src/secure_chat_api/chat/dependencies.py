@@ -3,14 +3,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from genai_shared.web.dependencies import SessionDep
 from secure_chat_api.auth.dependencies import PrincipalDep
 from secure_chat_api.chat import service
-from secure_chat_api.chat.cache import RecentConversationsCache, recent_conversations_cache
 from secure_chat_api.chat.exceptions import ConversationNotFound
 from secure_chat_api.chat.models import Conversation
-from secure_chat_api.core.dependencies import CacheDep, SessionDep
 
 
 async def owned_conversation(
@@ -26,11 +25,4 @@ async def owned_conversation(
     return conversation
 
 
-async def conversations_cache(request: Request, cache: CacheDep) -> RecentConversationsCache:
-    return recent_conversations_cache(
-        cache, ttl_seconds=request.app.state.settings.cache_ttl_seconds
-    )
-
-
 OwnedConversation = Annotated[Conversation, Depends(owned_conversation)]
-ConversationCacheDep = Annotated[RecentConversationsCache, Depends(conversations_cache)]

@@ -7,6 +7,7 @@ import anyio
 from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from genai_shared.chat.dependencies import RecentConversationsDep
 from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
 from genai_shared.chat.schemas import (
     ChatTurnRequest,
@@ -18,23 +19,23 @@ from genai_shared.chat.schemas import (
 )
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
 from genai_shared.llm import http_errors as llm_errors
+from genai_shared.llm.dependencies import RegistryDep
+from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import UnprocessableEntity, error_responses
 from genai_shared.web.request_id import current_request_id
 from genai_shared.web.sse import EventStreamResponse
 from secure_chat_api.auth.dependencies import PrincipalDep
 from secure_chat_api.chat import completion, service
-from secure_chat_api.chat.dependencies import ConversationCacheDep, OwnedConversation
+from secure_chat_api.chat.dependencies import OwnedConversation
 from secure_chat_api.chat.exceptions import ConversationNotFound
 from secure_chat_api.chat.models import Conversation, Message
 from secure_chat_api.core.config import Settings
-from secure_chat_api.core.dependencies import CacheDep, SessionDep
 from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.idempotency.exceptions import (
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
     IdempotentRequestInProgress,
 )
-from secure_chat_api.llm.dependencies import RegistryDep
 from secure_chat_api.usage.exceptions import BudgetExceeded
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -46,7 +47,7 @@ async def create_conversation(
     data: ConversationCreate,
     principal: PrincipalDep,
     session: SessionDep,
-    cache: ConversationCacheDep,
+    cache: RecentConversationsDep,
 ) -> Conversation:
     return await service.store.create_conversation(
         session=session, cache=cache, user_id=principal.user_id, data=data
@@ -58,7 +59,7 @@ async def list_conversations(
     principal: PrincipalDep,
     page: PageParamsDep,
     session: SessionDep,
-    cache: ConversationCacheDep,
+    cache: RecentConversationsDep,
 ) -> Page[ConversationPublic]:
     """Your conversations, newest first."""
     return await service.store.list_conversations(
@@ -88,7 +89,7 @@ async def update_conversation(
     data: ConversationUpdate,
     conversation: OwnedConversation,
     session: SessionDep,
-    cache: ConversationCacheDep,
+    cache: RecentConversationsDep,
 ) -> Conversation:
     return await service.store.update_conversation(
         session=session, cache=cache, conversation=conversation, data=data
@@ -101,7 +102,7 @@ async def update_conversation(
     responses=error_responses(ConversationNotFound),
 )
 async def delete_conversation(
-    conversation: OwnedConversation, session: SessionDep, cache: ConversationCacheDep
+    conversation: OwnedConversation, session: SessionDep, cache: RecentConversationsDep
 ) -> Response:
     await service.store.delete_conversation(session=session, cache=cache, conversation=conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -117,7 +118,7 @@ async def add_message(
     data: MessageCreate,
     conversation: OwnedConversation,
     session: SessionDep,
-    cache: ConversationCacheDep,
+    cache: RecentConversationsDep,
 ) -> Message:
     return await service.store.add_message(
         session=session, cache=cache, conversation=conversation, data=data
@@ -186,7 +187,7 @@ async def chat(
     request: Request,
     principal: PrincipalDep,
     registry: RegistryDep,
-    cache: CacheDep,
+    conversations_cache: RecentConversationsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> ChatTurnResponse | Response:
     """Send a user message and get the model's reply, whole (201) or streamed (200, SSE).
@@ -228,8 +229,7 @@ async def chat(
     try:
         turn = await completion.start_turn(
             db=request.app.state.db,
-            cache=cache,
-            cache_ttl_seconds=settings.cache_ttl_seconds,
+            conversations_cache=conversations_cache,
             registry=registry,
             metrics=request.app.state.metrics,
             principal=principal,

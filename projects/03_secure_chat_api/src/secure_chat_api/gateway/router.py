@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from genai_shared.gateway.schemas import ChatCompletion, ChatCompletionRequest, ModelList
 from genai_shared.llm import http_errors as llm_errors
+from genai_shared.llm.dependencies import GatewayDep
 from genai_shared.web.errors import UnprocessableEntity, error_responses
 from genai_shared.web.request_id import current_request_id
 from genai_shared.web.sse import EventStreamResponse
@@ -25,7 +26,6 @@ from secure_chat_api.idempotency.exceptions import (
     IdempotencyKeyReused,
     IdempotentRequestInProgress,
 )
-from secure_chat_api.llm.dependencies import GatewayDep
 from secure_chat_api.usage.exceptions import BudgetExceeded
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])

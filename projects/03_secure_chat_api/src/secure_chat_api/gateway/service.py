@@ -18,7 +18,6 @@ from genai_shared.db.session import Database
 from genai_shared.gateway.schemas import ChatCompletion, ChatCompletionRequest
 from genai_shared.gateway.service import CallRecord, ChunkWriter, Gateway, replay_chunks
 from secure_chat_api.auth.dependencies import Principal
-from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.usage import service as usage_service
@@ -51,7 +50,7 @@ async def start_call(
         gateway.targets(body.model), [m.to_chat_message() for m in body.messages], max_tokens
     )
     try:
-        async with transaction(db) as session:
+        async with db.transaction() as session:
             reservation = await usage_service.reserve(
                 session=session,
                 user_id=principal.user_id,

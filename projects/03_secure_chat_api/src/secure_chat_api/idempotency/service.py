@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
 from secure_chat_api.auth.service import as_utc
-from secure_chat_api.core.database import transaction
 from secure_chat_api.idempotency.exceptions import (
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
@@ -75,7 +74,7 @@ async def begin(
         raise IdempotencyKeyInvalid(details=[{"loc": ["header", HEADER]}])
     now = utcnow()
     try:
-        async with transaction(db) as session:
+        async with db.transaction() as session:
             row = await session.scalar(
                 select(IdempotencyKey).where(
                     IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
@@ -139,5 +138,5 @@ async def purge_expired(*, session: AsyncSession) -> int:
 
 async def release(*, db: Database, claim: Claim) -> None:
     """``release_in`` in a transaction of its own (for failures before the call starts)."""
-    async with transaction(db) as session:
+    async with db.transaction() as session:
         await release_in(session, claim)

@@ -18,7 +18,6 @@ from genai_shared.db.session import Database
 from genai_shared.gateway.service import CallRecord
 from genai_shared.llm.fallback import Attempt
 from genai_shared.llm.types import Usage
-from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.usage import service
@@ -146,5 +145,5 @@ class Meter:
         """Settle in a transaction of its own."""
         if self.settled:
             return
-        async with transaction(self.db) as session:
+        async with self.db.transaction() as session:
             await self.settle_in(session, ending, result=result)

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from genai_shared.web.dependencies import SessionDep
 from secure_chat_api.auth.dependencies import PrincipalDep
-from secure_chat_api.core.dependencies import SessionDep
 from secure_chat_api.core.money import from_micro
 from secure_chat_api.usage import service
 from secure_chat_api.usage.schemas import UsageLine, UsageReport

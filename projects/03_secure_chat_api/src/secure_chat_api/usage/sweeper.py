@@ -15,7 +15,6 @@ from datetime import timedelta
 
 from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
-from secure_chat_api.core.database import transaction
 from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.usage import service
@@ -27,7 +26,7 @@ async def sweep_once(*, db: Database, metrics: Metrics, timeout_seconds: int) ->
     """Release the reservations (and unfinished idempotency claims) older than
     ``timeout_seconds``; return how many reservations."""
     cutoff = utcnow() - timedelta(seconds=timeout_seconds)
-    async with transaction(db) as session:
+    async with db.transaction() as session:
         stale = await service.release_stale_reservations(session=session, older_than=cutoff)
         claims = await idempotency.release_abandoned(session=session, older_than=cutoff)
         await idempotency.purge_expired(session=session)  # keeps the table to one TTL of keys

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import error_responses
 from secure_chat_api.auth.dependencies import PrincipalDep
-from secure_chat_api.core.dependencies import SessionDep
 from secure_chat_api.users import service
 from secure_chat_api.users.exceptions import UserNotFound
 from secure_chat_api.users.models import User

@@ -13,18 +13,17 @@ Class attributes a subclass sets:
 
 - ``conversation_model``: the ``Conversation`` model, to insert behind the API's back (its
   ``metadata`` gives the tables of an app a test builds itself).
-- ``recent_conversations_cache``: the project's ``chat.cache.recent_conversations_cache``.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import httpx
 from fastapi import FastAPI
 
-from genai_shared.cache import Cache, GenerationalCache
+from genai_shared.chat.dependencies import recent_conversations_for
 from genai_shared.testing.contracts.support import (
     CONVERSATIONS,
     AppFactory,
@@ -38,17 +37,10 @@ from genai_shared.testing.contracts.support import (
 )
 
 
-class RecentConversationsCacheFactory(Protocol):
-    """A project's ``recent_conversations_cache``: its cache of list pages, per owner."""
-
-    def __call__(self, cache: Cache, *, ttl_seconds: int) -> GenerationalCache[Any]: ...
-
-
 class RecentConversationsCacheContract:
     """The first page of a list comes from the cache, and no write leaves it stale."""
 
     conversation_model: ClassVar[type[Any]]
-    recent_conversations_cache: ClassVar[RecentConversationsCacheFactory]
 
     async def _insert_behind_the_apis_back(self, app: FastAPI, owner: Owner, title: str) -> None:
         async with app.state.db.sessionmaker() as session:
@@ -93,7 +85,7 @@ class RecentConversationsCacheContract:
         """
         user_id = uuid.UUID(owner.id)
         await new_conversation(client, owner, title="old")
-        cache = type(self).recent_conversations_cache(app.state.cache, ttl_seconds=60)
+        cache = recent_conversations_for(app.state.cache, app.state.settings)
 
         generation = await cache.generation(user_id)
         assert generation is not None
