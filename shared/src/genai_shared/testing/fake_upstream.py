@@ -7,6 +7,7 @@ Endpoints
     POST /v1/chat/completions, GET /v1/models   OpenAI format (also under /api/v1, the
                                                 path OpenRouter uses)
     POST /v1/messages                           Anthropic format
+    POST /v1/embeddings                         OpenAI format (vectors: fake_embedding)
 
 The reply is deterministic: "Echo: <last user text>" (or "Tool result: <content>" after a
 tool message; a tool call of the first tool when the request offers tools). Usage is a
@@ -35,10 +36,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
+import math
 import re
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -485,6 +490,180 @@ async def openai_models(request: Request) -> Response:
     )
 
 
+# --- OpenAI embeddings ----------------------------------------------------------------
+
+# Native sizes; the text-embedding-3 models can also be shortened with `dimensions`.
+_EMBEDDING_MODELS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+_SHORTENABLE_EMBEDDING_MODELS = frozenset({"text-embedding-3-small", "text-embedding-3-large"})
+# OpenAI's documented limits for one /v1/embeddings request.
+EMBEDDING_MAX_INPUTS = 2048
+EMBEDDING_MAX_INPUT_TOKENS = 8192
+EMBEDDING_MAX_REQUEST_TOKENS = 300_000
+_EMBEDDING_HASHES_PER_WORD = 8
+_EMBEDDING_TEXT_NOISE = 0.05
+
+
+def fake_embedding(text: str, *, model: str, dimensions: int | None = None) -> list[float]:
+    """A deterministic unit vector for `text` that behaves like an embedding, roughly.
+
+    Each lowercased word adds a few signed components (feature hashing), so texts sharing
+    words are close; a small per-text component keeps distinct texts apart and no vector
+    zero. Shortening keeps the leading components and renormalises, as the text-embedding-3
+    models do. Values are float32, so the float and base64 encodings carry the same numbers.
+    """
+    native = _EMBEDDING_MODELS[model]
+    size = dimensions or native
+    head = [0.0] * size
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.blake2b(f"{model}\0{word}".encode(), digest_size=32).digest()
+        for i in range(_EMBEDDING_HASHES_PER_WORD):
+            value = int.from_bytes(digest[4 * i : 4 * i + 4], "little")
+            if (position := (value >> 1) % native) < size:
+                head[position] += -1.0 if value & 1 else 1.0
+    # SHAKE's output for a shorter length is a prefix of the longer one: shortening holds.
+    noise = hashlib.shake_256(f"{model}\0{text}".encode()).digest(2 * size)
+    scale = _EMBEDDING_TEXT_NOISE / 32768
+    head = [x + scale * n for x, n in zip(head, struct.unpack(f"<{size}h", noise), strict=True)]
+    norm = math.sqrt(sum(x * x for x in head))
+    return list(struct.unpack(f"<{size}f", struct.pack(f"<{size}f", *(x / norm for x in head))))
+
+
+def _is_embedding_input(item: Any) -> bool:
+    """A non-empty text, or a non-empty array of token ids."""
+    if isinstance(item, list):
+        return bool(item) and all(isinstance(token, int) for token in item)
+    return isinstance(item, str) and bool(item)
+
+
+def _embedding_inputs(raw: Any) -> list[str | list[int]] | None:
+    """The request's `input` as a list of texts or token arrays; None when it is invalid."""
+    if isinstance(raw, str) or (_is_embedding_input(raw) and isinstance(raw, list)):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or not all(map(_is_embedding_input, raw)):
+        return None
+    return list(raw)
+
+
+def _embedding_request_error(body: Any, model: str) -> Response | None:
+    """The 400/404 the real endpoint gives for a malformed or oversized request."""
+    if not isinstance(body, dict) or not model or "input" not in body:
+        return _openai_error(
+            400, "'input' and 'model' are required.", "invalid_request_error", None
+        )
+    if model not in _EMBEDDING_MODELS:
+        return _openai_error(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            "invalid_request_error",
+            "model_not_found",
+        )
+    inputs = _embedding_inputs(body["input"])
+    if inputs is None:
+        return _openai_error(
+            400,
+            "'$.input' is invalid. Please check the API reference.",
+            "invalid_request_error",
+            None,
+        )
+    if len(inputs) > EMBEDDING_MAX_INPUTS:
+        return _openai_error(
+            400,
+            f"'$.input' is too long: {len(inputs)} inputs, at most {EMBEDDING_MAX_INPUTS}.",
+            "invalid_request_error",
+            None,
+        )
+    dimensions = body.get("dimensions")
+    if dimensions is not None:
+        if model not in _SHORTENABLE_EMBEDDING_MODELS:
+            return _openai_error(
+                400,
+                "This model does not support specifying dimensions.",
+                "invalid_request_error",
+                None,
+            )
+        if not isinstance(dimensions, int) or not 1 <= dimensions <= _EMBEDDING_MODELS[model]:
+            return _openai_error(
+                400,
+                f"Invalid value for 'dimensions': {dimensions!r}.",
+                "invalid_request_error",
+                None,
+            )
+    if body.get("encoding_format", "float") not in ("float", "base64"):
+        return _openai_error(
+            400,
+            "Invalid value for 'encoding_format': expected 'float' or 'base64'.",
+            "invalid_request_error",
+            "invalid_value",
+        )
+    counts = [_embedding_input_tokens(item, model) for item in inputs]
+    if max(counts) > EMBEDDING_MAX_INPUT_TOKENS:
+        return _openai_error(
+            400,
+            f"This model's maximum context length is {EMBEDDING_MAX_INPUT_TOKENS} tokens, "
+            f"however you requested {max(counts)} tokens in one input.",
+            "invalid_request_error",
+            None,
+        )
+    if sum(counts) > EMBEDDING_MAX_REQUEST_TOKENS:
+        return _openai_error(
+            400,
+            f"Requested {sum(counts)} tokens, "
+            f"max {EMBEDDING_MAX_REQUEST_TOKENS} tokens per request",
+            "max_tokens_per_request",
+            "max_tokens_per_request",
+        )
+    return None
+
+
+def _embedding_input_tokens(item: str | list[int], model: str) -> int:
+    return len(item) if isinstance(item, list) else count_text(item, model)
+
+
+async def openai_embeddings(request: Request) -> Response:
+    state: FakeUpstreamState = request.app.state.fake
+    body = await _read_json(request)
+    model_raw = str(body.get("model", "")) if isinstance(body, dict) else ""
+    model, faults = parse_faults(request.headers.get(FAULT_HEADER), model_raw)
+    state.record(
+        RecordedRequest("POST", request.url.path, _safe_headers(request), body, faults.describe())
+    )
+    headers = {"x-request-id": _new_request_id(), "openai-processing-ms": "1"}
+    error = _embedding_request_error(body, model)
+    if error is None:
+        error = await _openai_fault_response(request, faults)
+    if error is not None:
+        error.headers.update(headers)
+        return error
+    if faults.has("malformed_json"):
+        return Response(
+            '{"object": "list", "data": [{"object": "embedding", "ind',
+            media_type="application/json",
+            headers=headers,
+        )
+    inputs = _embedding_inputs(body["input"]) or []
+    dimensions = body.get("dimensions")
+    data = []
+    for index, item in enumerate(inputs):
+        text = item if isinstance(item, str) else " ".join(map(str, item))
+        vector = fake_embedding(text, model=model, dimensions=dimensions)
+        encoded: list[float] | str = vector
+        if body.get("encoding_format") == "base64":
+            encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = sum(_embedding_input_tokens(item, model) for item in inputs)
+    payload = {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return JSONResponse(payload, headers=headers)
+
+
 # --- Anthropic ------------------------------------------------------------------------
 
 
@@ -693,6 +872,7 @@ def create_app(state: FakeUpstreamState | None = None) -> Starlette:
         Route("/api/v1/chat/completions", openai_chat_completions, methods=["POST"]),
         Route("/v1/models", openai_models, methods=["GET"]),
         Route("/api/v1/models", openai_models, methods=["GET"]),
+        Route("/v1/embeddings", openai_embeddings, methods=["POST"]),
         Route("/v1/messages", anthropic_messages, methods=["POST"]),
     ]
     app = Starlette(routes=routes)
