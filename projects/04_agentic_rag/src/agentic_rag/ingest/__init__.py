@@ -1,0 +1,1 @@
+"""Document ingestion: fetching user-submitted URLs safely."""
