@@ -228,6 +228,122 @@ class TestAnthropicFormat:
         assert response.json()["error"]["type"] == "invalid_request_error"
 
 
+CACHE_SCRIPT = "cache_read=5,cache_write=3,cache_write_1h=2"
+LONG_PROMPT = [{"role": "user", "content": "a prompt long enough to cache " * 4}]
+
+
+class TestPromptCacheReports:
+    """`cache_*` scripts report part of the prompt as cache traffic, in each wire format."""
+
+    async def test_anthropic_message(self, anthropic_client: anthropic.AsyncAnthropic) -> None:
+        plain = await anthropic_client.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=50,
+            messages=LONG_PROMPT,  # type: ignore[arg-type]
+        )
+        cached = await anthropic_client.messages.create(
+            model=f"claude-haiku-4-5@fault={CACHE_SCRIPT}",
+            max_tokens=50,
+            messages=LONG_PROMPT,  # type: ignore[arg-type]
+        )
+
+        usage = cached.usage
+        assert (usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (5, 5)
+        assert usage.cache_creation is not None
+        assert usage.cache_creation.ephemeral_5m_input_tokens == 3
+        assert usage.cache_creation.ephemeral_1h_input_tokens == 2
+        assert usage.input_tokens == plain.usage.input_tokens - 10
+        assert plain.usage.cache_read_input_tokens is None  # nothing scripted, nothing reported
+
+    async def test_anthropic_stream_frames(self, raw_client: httpx.AsyncClient) -> None:
+        response = await raw_client.post(
+            "/v1/messages",
+            json={
+                "model": "claude-haiku-4-5",
+                "max_tokens": 50,
+                "messages": LONG_PROMPT,
+                "stream": True,
+            },
+            headers={"X-Fake-Fault": CACHE_SCRIPT},
+        )
+
+        frames = [f for f in response.text.split("\n\n") if f]
+        data = {
+            f.split("\n")[0].removeprefix("event: "): json.loads(f.split("\n")[1][6:])
+            for f in frames
+        }
+        start = data["message_start"]["message"]["usage"]
+        delta = data["message_delta"]["usage"]
+        assert start["cache_creation"] == {
+            "ephemeral_5m_input_tokens": 3,
+            "ephemeral_1h_input_tokens": 2,
+        }
+        assert (start["cache_read_input_tokens"], start["cache_creation_input_tokens"]) == (5, 5)
+        assert "cache_creation" not in delta  # only message_start splits the writes by TTL
+        assert {k: v for k, v in delta.items() if k != "output_tokens"} == {
+            "input_tokens": start["input_tokens"],
+            "cache_read_input_tokens": 5,
+            "cache_creation_input_tokens": 5,
+        }
+
+    async def test_anthropic_stream_through_the_sdk(
+        self, anthropic_client: anthropic.AsyncAnthropic
+    ) -> None:
+        async with anthropic_client.messages.stream(
+            model=f"claude-haiku-4-5@fault={CACHE_SCRIPT}",
+            max_tokens=50,
+            messages=LONG_PROMPT,  # type: ignore[arg-type]
+        ) as stream:
+            final = await stream.get_final_message()
+
+        assert final.usage.cache_read_input_tokens == 5
+        assert final.usage.cache_creation_input_tokens == 5
+
+    async def test_openai_keeps_cached_tokens_inside_prompt_tokens(
+        self, openai_client: openai.AsyncOpenAI
+    ) -> None:
+        plain = await openai_client.chat.completions.create(
+            model="gpt-4o",
+            messages=LONG_PROMPT,  # type: ignore[arg-type]
+        )
+        cached = await openai_client.chat.completions.create(
+            model="gpt-4o@fault=cache_read=6",
+            messages=LONG_PROMPT,  # type: ignore[arg-type]
+        )
+
+        assert plain.usage is not None
+        assert cached.usage is not None
+        assert cached.usage.prompt_tokens == plain.usage.prompt_tokens
+        assert cached.usage.prompt_tokens_details is not None
+        assert cached.usage.prompt_tokens_details.cached_tokens == 6
+        assert cached.usage.prompt_tokens_details.cache_write_tokens is None
+
+    async def test_openai_stream_usage_chunk(self, openai_client: openai.AsyncOpenAI) -> None:
+        async with openai_client.chat.completions.stream(
+            model="gpt-4o@fault=cache_read=6,cache_write=2",
+            messages=LONG_PROMPT,  # type: ignore[arg-type]
+            stream_options={"include_usage": True},
+        ) as stream:
+            final = await stream.get_final_completion()
+
+        assert final.usage is not None
+        details = final.usage.prompt_tokens_details
+        assert details is not None
+        assert (details.cached_tokens, details.cache_write_tokens) == (6, 2)
+
+    async def test_counts_are_clamped_to_the_prompt(self, raw_client: httpx.AsyncClient) -> None:
+        response = await raw_client.post(
+            "/v1/messages",
+            json={"model": "claude-haiku-4-5", "max_tokens": 50, "messages": LONG_PROMPT},
+            headers={"X-Fake-Fault": "cache_read=100000,cache_write=7"},
+        )
+
+        usage = response.json()["usage"]
+        assert usage["input_tokens"] == 0
+        assert usage["cache_creation_input_tokens"] == 0
+        assert usage["cache_read_input_tokens"] > 0
+
+
 class TestRequestLog:
     async def test_log_hides_secrets(
         self, raw_client: httpx.AsyncClient, fake_upstream_requests: list[RecordedRequest]

@@ -29,6 +29,16 @@ Scripted faults, chosen per request by the `X-Fake-Fault` header or a model-name
     content_policy         400 content-policy rejection
     content_filter         finish_reason content_filter / stop_reason refusal
 
+Prompt-cache reports, through the same channel (the reply itself does not change):
+    cache_read=N           N of the prompt's tokens were read from the prompt cache
+    cache_write=N          N were written to it (Anthropic: the 5-minute cache)
+    cache_write_1h=N       N were written to Anthropic's 1-hour cache
+Each is clamped to the prompt tokens left. Anthropic then reports `input_tokens` without
+them plus `cache_read_input_tokens`, `cache_creation_input_tokens` and the `cache_creation`
+split (in message_start; message_delta repeats the cumulative counts); the OpenAI format
+keeps them inside `prompt_tokens` and adds `prompt_tokens_details.cached_tokens` (and, as
+OpenRouter does, `cache_write_tokens`).
+
 Run it on its own with `python -m genai_shared.testing.fake_upstream --port 8900`.
 """
 
@@ -129,6 +139,33 @@ def parse_faults(header: str | None, model: str) -> tuple[str, Faults]:
             name, _, value = item.partition("=")
             values[name.strip()] = value.strip() or None
     return bare, Faults(values)
+
+
+@dataclass(frozen=True)
+class PromptCache:
+    """How many prompt tokens a request scripted as cache reads and writes."""
+
+    read: int = 0
+    write_5m: int = 0
+    write_1h: int = 0
+    scripted: bool = False
+
+    @classmethod
+    def scripted_by(cls, faults: Faults, prompt_tokens: int) -> PromptCache:
+        names = ("cache_read", "cache_write", "cache_write_1h")
+        if not any(faults.has(name) for name in names):
+            return cls()
+        left, counts = prompt_tokens, []
+        for name in names:
+            count = min(max(int(faults.number(name, 0)), 0), left)
+            counts.append(count)
+            left -= count
+        read, write_5m, write_1h = counts
+        return cls(read, write_5m, write_1h, scripted=True)
+
+    @property
+    def write(self) -> int:
+        return self.write_5m + self.write_1h
 
 
 # --- the deterministic "model" ----------------------------------------------------------
@@ -376,17 +413,24 @@ async def openai_chat_completions(request: Request) -> Response:
         "choices": [
             {"index": 0, "message": message, "logprobs": None, "finish_reason": completion.finish}
         ],
-        "usage": _openai_usage(completion),
+        "usage": _openai_usage(completion, faults),
     }
     return JSONResponse(payload, headers=headers)
 
 
-def _openai_usage(completion: Completion) -> dict[str, int]:
-    return {
+def _openai_usage(completion: Completion, faults: Faults) -> dict[str, Any]:
+    usage: dict[str, Any] = {
         "prompt_tokens": completion.input_tokens,
         "completion_tokens": completion.output_tokens,
         "total_tokens": completion.input_tokens + completion.output_tokens,
     }
+    cache = PromptCache.scripted_by(faults, completion.input_tokens)
+    if cache.scripted:
+        details = {"cached_tokens": cache.read, "audio_tokens": 0}
+        if cache.write:
+            details["cache_write_tokens"] = cache.write
+        usage["prompt_tokens_details"] = details
+    return usage
 
 
 async def _openai_stream(
@@ -457,7 +501,7 @@ async def _openai_stream(
     if include_usage:
         final = chunk({})
         final["choices"] = []
-        final["usage"] = _openai_usage(completion)
+        final["usage"] = _openai_usage(completion, faults)
         yield _sse(final)
     yield b"data: [DONE]\n\n"
 
@@ -792,12 +836,37 @@ async def anthropic_messages(request: Request) -> Response:
         "content": content,
         "stop_reason": _ANTHROPIC_STOP[completion.finish],
         "stop_sequence": None,
-        "usage": {
-            "input_tokens": completion.input_tokens,
-            "output_tokens": completion.output_tokens,
-        },
+        "usage": _anthropic_usage(completion, faults, completion.output_tokens),
     }
     return JSONResponse(payload, headers=headers)
+
+
+def _anthropic_usage(
+    completion: Completion, faults: Faults, output_tokens: int, *, split: bool = True
+) -> dict[str, Any]:
+    """Anthropic's usage object: `input_tokens` leave the cache reads and writes out.
+    `split=False` for message_delta, which carries no `cache_creation` breakdown."""
+    cache = PromptCache.scripted_by(faults, completion.input_tokens)
+    usage: dict[str, Any] = {
+        "input_tokens": completion.input_tokens - cache.read - cache.write,
+        "output_tokens": output_tokens,
+    }
+    if cache.scripted:
+        usage["cache_creation_input_tokens"] = cache.write
+        usage["cache_read_input_tokens"] = cache.read
+        if split:
+            usage["cache_creation"] = {
+                "ephemeral_5m_input_tokens": cache.write_5m,
+                "ephemeral_1h_input_tokens": cache.write_1h,
+            }
+    return usage
+
+
+def _message_delta_usage(completion: Completion, faults: Faults) -> dict[str, Any]:
+    """The output count; with a scripted cache, also the cumulative input and cache counts."""
+    if not PromptCache.scripted_by(faults, completion.input_tokens).scripted:
+        return {"output_tokens": completion.output_tokens}
+    return _anthropic_usage(completion, faults, completion.output_tokens, split=False)
 
 
 async def _anthropic_stream(
@@ -813,7 +882,7 @@ async def _anthropic_stream(
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": completion.input_tokens, "output_tokens": 1},
+            "usage": _anthropic_usage(completion, faults, 1),
         },
     }
     yield _sse(start, "message_start")
@@ -856,7 +925,7 @@ async def _anthropic_stream(
         {
             "type": "message_delta",
             "delta": {"stop_reason": _ANTHROPIC_STOP[completion.finish], "stop_sequence": None},
-            "usage": {"output_tokens": completion.output_tokens},
+            "usage": _message_delta_usage(completion, faults),
         },
         "message_delta",
     )
