@@ -1,8 +1,9 @@
 """Project 01 fixtures: its app on the plugin's ``backend`` (SQLite, or PostgreSQL with
 Redis as an integration test) and a client on it with the tables created.
 
-The owner fixtures the contracts ask for are the ones of ``contracts.users``: a request
-names the user who owns a conversation.
+The owner fixtures the contracts ask for (``make_user``, ``owner``, ``register_owner``) come
+with the genai_shared plugin, from ``contracts.users``: a request names the user who owns a
+conversation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from chat_api_with_db.core.config import Settings
 from chat_api_with_db.core.database import Base
 from chat_api_with_db.main import create_app
 from genai_shared.testing.contracts import support
-from genai_shared.testing.contracts.users import make_user, owner, register_owner  # noqa: F401 - fixtures
 
 
 @pytest.fixture

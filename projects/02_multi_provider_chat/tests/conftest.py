@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.testing.contracts import support
 from genai_shared.testing.contracts.gateway import Gateway
-from genai_shared.testing.contracts.users import make_user, owner, register_owner  # noqa: F401 - fixtures
 from genai_shared.testing.fake_upstream import RunningFakeUpstream
 from genai_shared.testing.live_server import live_server
 from multi_provider_chat.core.config import Settings

@@ -10,6 +10,10 @@ Fixtures every project's tests use:
   same machine waits instead of emptying the first run's database under it.
 - ``asgi_client``: an ``httpx.AsyncClient`` talking to an app in-process, lifespan included.
 - ``expect_error``: asserts a response is the standard error envelope.
+- ``make_user``, ``register_owner``, ``owner``: the users and conversation owners of the
+  open users API of projects 01 and 02 (``contracts.users``). They ask for the project's
+  ``client``; a project whose owners sign in (03) overrides them in its conftest.
+- ``fake_upstream`` and its helpers (``fake_upstream_fixtures``).
 
 Integration tests carry ``@pytest.mark.integration``. They run when ``GENAI_INTEGRATION=1``
 (``.ci/run`` and ``make test-integration`` set it); otherwise they are skipped with a
@@ -38,7 +42,11 @@ from fastapi import FastAPI
 
 from genai_shared.testing.assertions import assert_error
 
-pytest_plugins = ["genai_shared.testing.fake_upstream_fixtures"]
+# Fixture modules loaded with this plugin, so no conftest imports a fixture by name.
+pytest_plugins = [
+    "genai_shared.testing.fake_upstream_fixtures",
+    "genai_shared.testing.contracts.users",
+]
 
 INTEGRATION_ENV = "GENAI_INTEGRATION"
 POSTGRES_ENV = "GENAI_TEST_POSTGRES_URL"

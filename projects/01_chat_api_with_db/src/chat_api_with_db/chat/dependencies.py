@@ -1,3 +1,5 @@
+"""The conversation a path names, loaded once per request for every route that needs it."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,9 +15,7 @@ from genai_shared.web.dependencies import SessionDep
 
 async def valid_conversation_id(conversation_id: uuid.UUID, session: SessionDep) -> Conversation:
     """Load the conversation named in the path or raise 404."""
-    conversation = await service.store.get_conversation(
-        session=session, conversation_id=conversation_id
-    )
+    conversation = await service.get_conversation(session=session, conversation_id=conversation_id)
     if conversation is None:
         raise ConversationNotFound
     return conversation

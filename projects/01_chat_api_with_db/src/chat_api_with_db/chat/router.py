@@ -1,3 +1,7 @@
+"""The conversations and messages API. Each route names what it needs (the session, the
+cache, the conversation in its path) as a typed dependency and hands the work to
+``service``, which holds the queries."""
+
 from __future__ import annotations
 
 import uuid
@@ -10,7 +14,6 @@ from chat_api_with_db.chat.dependencies import ValidConversation
 from chat_api_with_db.chat.exceptions import ConversationNotFound
 from chat_api_with_db.chat.models import Conversation, Message
 from chat_api_with_db.chat.schemas import ConversationCreate
-from chat_api_with_db.users.exceptions import UserNotFound
 from genai_shared.chat.dependencies import RecentConversationsDep
 from genai_shared.chat.schemas import (
     ConversationPublic,
@@ -19,6 +22,7 @@ from genai_shared.chat.schemas import (
     MessagePublic,
 )
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
+from genai_shared.users.exceptions import UserNotFound
 from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import error_responses
 
@@ -45,7 +49,7 @@ async def list_conversations(
     cache: RecentConversationsDep,
 ) -> Page[ConversationPublic]:
     """A user's conversations, newest first."""
-    return await service.store.list_conversations(
+    return await service.list_conversations(
         session=session, cache=cache, user_id=user_id, limit=page.limit, cursor=page.cursor
     )
 
@@ -70,7 +74,7 @@ async def update_conversation(
     session: SessionDep,
     cache: RecentConversationsDep,
 ) -> Conversation:
-    return await service.store.update_conversation(
+    return await service.update_conversation(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -83,7 +87,7 @@ async def update_conversation(
 async def delete_conversation(
     conversation: ValidConversation, session: SessionDep, cache: RecentConversationsDep
 ) -> Response:
-    await service.store.delete_conversation(session=session, cache=cache, conversation=conversation)
+    await service.delete_conversation(session=session, cache=cache, conversation=conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -99,7 +103,7 @@ async def add_message(
     session: SessionDep,
     cache: RecentConversationsDep,
 ) -> Message:
-    return await service.store.add_message(
+    return await service.add_message(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -113,9 +117,6 @@ async def list_messages(
     conversation: ValidConversation, page: PageParamsDep, session: SessionDep
 ) -> Page[MessagePublic]:
     """A conversation's messages, oldest first."""
-    rows, next_cursor = await service.store.list_messages(
+    return await service.list_messages(
         session=session, conversation_id=conversation.id, limit=page.limit, cursor=page.cursor
-    )
-    return Page[MessagePublic](
-        items=[MessagePublic.model_validate(row) for row in rows], next_cursor=next_cursor
     )

@@ -1,3 +1,5 @@
+"""The user a path names, loaded once for the routes that need it."""
+
 from __future__ import annotations
 
 import uuid
@@ -6,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from chat_api_with_db.users import service
-from chat_api_with_db.users.exceptions import UserNotFound
 from chat_api_with_db.users.models import User
+from genai_shared.users.exceptions import UserNotFound
 from genai_shared.web.dependencies import SessionDep
 
 

@@ -1,22 +1,9 @@
+"""The users API's bodies: ``UserCreate`` in, ``UserPublic`` out (never more than a user
+may see). Project 02 serves the same API, so the family is written once, in
+``genai_shared.users.schemas``; this module is where this domain's code finds them."""
+
 from __future__ import annotations
 
-import uuid
-from typing import Annotated
+from genai_shared.users.schemas import UserCreate, UserPublic
 
-from pydantic import EmailStr, Field, StringConstraints
-
-from genai_shared.schemas import CustomModel, RequestModel, UTCDateTime
-
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
-
-class UserCreate(RequestModel):
-    email: EmailStr = Field(max_length=320)
-    display_name: DisplayName
-
-
-class UserPublic(CustomModel):
-    id: uuid.UUID
-    email: str
-    display_name: str
-    created_at: UTCDateTime
+__all__ = ["UserCreate", "UserPublic"]

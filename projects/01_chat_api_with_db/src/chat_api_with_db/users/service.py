@@ -1,32 +1,26 @@
-"""User operations. Functions take the session and never commit: the request owns that."""
+"""User operations on project 01's ``User`` table. They never commit: the request does.
+
+The one rule with a catch (an email is unique whatever its case) is the shared users
+domain's ``create_user``: project 02 reuses it unchanged, so it is written once.
+"""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat_api_with_db.users.exceptions import EmailAlreadyRegistered
 from chat_api_with_db.users.models import User
 from chat_api_with_db.users.schemas import UserCreate
+from genai_shared.users import service as users_service
 
 
 async def get(*, session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    """The user with this id, or None."""
+    """The user with this id, or None (a primary-key lookup: the session's identity map
+    answers it without a query when the user is already loaded)."""
     return await session.get(User, user_id)
 
 
-async def get_by_email(*, session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(User.email == email.lower()))
-
-
 async def create(*, session: AsyncSession, data: UserCreate) -> User:
-    """Create a user; emails are unique case-insensitively (stored lower-cased)."""
-    email = data.email.lower()
-    if await get_by_email(session=session, email=email) is not None:
-        raise EmailAlreadyRegistered(details=[{"loc": ["body", "email"]}])
-    user = User(email=email, display_name=data.display_name)
-    session.add(user)
-    await session.flush()  # a concurrent duplicate fails here: the handler answers 409
-    return user
+    """Create a user; a taken email, in any case, is a 409 ``EmailAlreadyRegistered``."""
+    return await users_service.create_user(session=session, model=User, data=data)

@@ -1,11 +1,7 @@
+"""The users domain's errors: project 01's, from ``genai_shared.users`` unchanged."""
+
 from __future__ import annotations
 
-from genai_shared.web.errors import Conflict, NotFound
+from genai_shared.users.exceptions import EmailAlreadyRegistered, UserNotFound
 
-
-class UserNotFound(NotFound):
-    message = "User not found"
-
-
-class EmailAlreadyRegistered(Conflict):
-    message = "A user with this email already exists"
+__all__ = ["EmailAlreadyRegistered", "UserNotFound"]

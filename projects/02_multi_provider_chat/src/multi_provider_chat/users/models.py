@@ -1,14 +1,10 @@
+"""Project 02's ``user`` table: the shared user columns on this project's own ``Base``."""
+
 from __future__ import annotations
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
-
-from genai_shared.db.base import TimestampMixin, UUIDPrimaryKeyMixin
+from genai_shared.users.models import UserColumns
 from multi_provider_chat.core.database import Base
 
 
-class User(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+class User(UserColumns, Base):
     __tablename__ = "user"
-
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    display_name: Mapped[str] = mapped_column(String(100))

@@ -4,8 +4,9 @@
 ``make_user`` and ``expect_error`` (from the genai_shared plugin).
 
 In those projects anyone may create a user, and a conversation belongs to the user its
-request names by ``user_id``. The fixtures below follow from that alone, so both projects'
-conftests import them rather than each writing them again:
+request names by ``user_id``. The fixtures below follow from that alone; the genai_shared
+plugin loads this module, so every project has them without importing them (project 03,
+whose owners sign in, overrides them in its conftest):
 
 - ``make_user``: ``await make_user(email=None, display_name="Ada")`` creates a user through
   ``client`` and returns its JSON; a user without an email gets the next free one.

@@ -1,3 +1,5 @@
+"""The users API's request and response bodies."""
+
 from __future__ import annotations
 
 import uuid

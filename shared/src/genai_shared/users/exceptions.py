@@ -1,3 +1,5 @@
+"""The users domain's errors; each carries its HTTP status and names its type in the body."""
+
 from __future__ import annotations
 
 from genai_shared.web.errors import Conflict, NotFound
