@@ -282,3 +282,40 @@ class TestFaults:
             result = await drain(adapter.stream(ask(model=f"{MODEL}@fault=hang")))
 
         assert isinstance(result.error, ProviderTimeout)
+
+
+LONG = "a prompt long enough to cache " * 4
+CACHE_SCRIPT = "cache_read=9,cache_write=5,cache_write_1h=2"
+
+
+class TestPromptCache:
+    """Anthropic's input_tokens exclude cache traffic; Usage keeps each count apart."""
+
+    async def test_complete(self, provider: AnthropicProvider) -> None:
+        plain = await provider.complete(ask(LONG))
+        cached = await provider.complete(ask(LONG, model=f"{MODEL}@fault={CACHE_SCRIPT}"))
+
+        usage = cached.usage
+        assert (usage.cache_read_tokens, usage.cache_write_tokens) == (9, 7)
+        assert usage.cache_write_1h_tokens == 2
+        assert usage.input_tokens == plain.usage.input_tokens - 16
+        assert usage.prompt_tokens == plain.usage.input_tokens
+        assert usage.total == plain.usage.total
+
+    async def test_stream(self, provider: AnthropicProvider, drain: Drain) -> None:
+        plain = (await drain(provider.stream(ask(LONG)))).end.usage
+        cached = (
+            await drain(provider.stream(ask(LONG, model=f"{MODEL}@fault={CACHE_SCRIPT}")))
+        ).end.usage
+
+        assert (cached.cache_read_tokens, cached.cache_write_tokens) == (9, 7)
+        assert cached.cache_write_1h_tokens == 2  # only message_start splits the writes
+        assert cached.input_tokens == plain.input_tokens - 16
+        assert cached.output_tokens == plain.output_tokens
+        assert cached.total == plain.total
+
+    async def test_no_cache_no_cache_counts(self, provider: AnthropicProvider) -> None:
+        usage = (await provider.complete(ask(LONG))).usage
+
+        assert (usage.cache_read_tokens, usage.cache_write_tokens) == (0, 0)
+        assert usage.prompt_tokens == usage.input_tokens

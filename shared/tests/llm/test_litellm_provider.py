@@ -127,6 +127,42 @@ class TestRoutes:
         assert fake_upstream_requests[0].body["system"][0]["text"] == "Be brief."
 
 
+LONG = "a prompt long enough to cache " * 4
+CACHE_SCRIPT = "cache_read=9,cache_write=5,cache_write_1h=2"
+
+
+class TestPromptCache:
+    """Whatever the upstream's format, cache traffic leaves input_tokens the same way."""
+
+    @pytest.mark.parametrize(
+        ("route", "read", "write", "write_1h"),
+        [
+            ("anthropic/claude-haiku-4-5", 9, 7, 2),
+            ("openai/gpt-4o", 9, 7, 0),  # the OpenAI format has no 1-hour split
+            ("openrouter/anthropic/claude-haiku-4-5", 9, 7, 0),
+        ],
+    )
+    async def test_complete_and_stream(
+        self,
+        provider: LiteLLMProvider,
+        drain: Drain,
+        route: str,
+        read: int,
+        write: int,
+        write_1h: int,
+    ) -> None:
+        plain = (await provider.complete(ask(route, LONG))).usage
+        cached = ask(f"{route}@fault={CACHE_SCRIPT}", LONG)
+        completed = (await provider.complete(cached)).usage
+        streamed = (await drain(provider.stream(cached))).end.usage
+
+        for usage in (completed, streamed):
+            assert (usage.cache_read_tokens, usage.cache_write_tokens) == (read, write)
+            assert usage.cache_write_1h_tokens == write_1h
+            assert usage.input_tokens == plain.input_tokens - read - write
+            assert usage.total == plain.total
+
+
 FAULTS: list[tuple[str, type[ProviderError]]] = [
     ("rate_limit", RateLimited),
     ("server_error", ProviderUnavailable),

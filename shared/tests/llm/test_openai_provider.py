@@ -237,6 +237,31 @@ FAULTS: list[tuple[str, type[ProviderError], bool]] = [
 ]
 
 
+LONG = "a prompt long enough to cache " * 4
+
+
+class TestPromptCache:
+    """OpenAI counts cached tokens inside prompt_tokens; the adapter takes them out."""
+
+    async def test_complete(self, provider: OpenAIProvider) -> None:
+        plain = await provider.complete(ask(LONG))
+        cached = await provider.complete(ask(LONG, model="gpt-4o@fault=cache_read=12"))
+
+        usage = cached.usage
+        assert (usage.cache_read_tokens, usage.cache_write_tokens) == (12, 0)
+        assert usage.input_tokens == plain.usage.input_tokens - 12
+        assert usage.prompt_tokens == plain.usage.input_tokens
+        assert usage.total == plain.usage.total
+
+    async def test_stream(self, provider: OpenAIProvider, drain: Drain) -> None:
+        plain = (await drain(provider.stream(ask(LONG)))).end.usage
+        cached = (await drain(provider.stream(ask(LONG, model="gpt-4o@fault=cache_read=12")))).end
+
+        assert cached.usage.cache_read_tokens == 12
+        assert cached.usage.input_tokens == plain.input_tokens - 12
+        assert cached.usage.total == plain.total
+
+
 class TestFaults:
     @pytest.mark.parametrize(("fault", "error_type", "retriable"), FAULTS)
     async def test_fault_maps_to_taxonomy(

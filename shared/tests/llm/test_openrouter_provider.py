@@ -55,6 +55,25 @@ async def test_stream(provider: OpenRouterProvider) -> None:
     assert events[-1].usage.output_tokens == 4
 
 
+async def test_cache_reads_and_writes_leave_the_input_count(
+    provider: OpenRouterProvider,
+) -> None:
+    """OpenRouter reports Anthropic cache writes as prompt_tokens_details.cache_write_tokens."""
+    long = ChatMessage(role="user", content="a prompt long enough to cache " * 4)
+    plain = await provider.complete(
+        ChatRequest(model="anthropic/claude-haiku-4-5", messages=[long])
+    )
+    cached = await provider.complete(
+        ChatRequest(
+            model="anthropic/claude-haiku-4-5@fault=cache_read=10,cache_write=4", messages=[long]
+        )
+    )
+
+    assert (cached.usage.cache_read_tokens, cached.usage.cache_write_tokens) == (10, 4)
+    assert cached.usage.input_tokens == plain.usage.input_tokens - 14
+    assert cached.usage.total == plain.usage.total
+
+
 async def test_errors_are_mapped_under_its_own_name(provider: OpenRouterProvider) -> None:
     with pytest.raises(RateLimited) as caught:
         await provider.complete(ask(model="openai/gpt-4o@fault=rate_limit"))

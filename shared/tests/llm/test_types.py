@@ -19,7 +19,33 @@ def test_usage_total_is_computed_and_serialised() -> None:
     usage = Usage(input_tokens=3, output_tokens=4)
 
     assert usage.total == 7
-    assert usage.model_dump() == {"input_tokens": 3, "output_tokens": 4, "total": 7}
+    assert usage.model_dump() == {
+        "input_tokens": 3,
+        "output_tokens": 4,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "cache_write_1h_tokens": 0,
+        "total": 7,
+    }
+
+
+def test_cache_tokens_are_part_of_the_prompt_and_the_total() -> None:
+    usage = Usage(
+        input_tokens=10,
+        cache_read_tokens=200,
+        cache_write_tokens=30,
+        cache_write_1h_tokens=12,
+        output_tokens=4,
+    )
+
+    assert usage.prompt_tokens == 10 + 200 + 30  # the 1-hour writes are within the 30
+    assert usage.total == usage.prompt_tokens + 4
+    assert Usage.model_validate(usage.model_dump()) == usage
+
+
+def test_one_hour_writes_cannot_exceed_the_writes() -> None:
+    with pytest.raises(ValidationError, match="part of cache_write_tokens"):
+        Usage(cache_write_tokens=1, cache_write_1h_tokens=2)
 
 
 def test_stream_events_are_a_tagged_union() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
@@ -55,15 +55,40 @@ class ChatRequest(BaseModel):
 
 
 class Usage(BaseModel):
+    """The tokens of one call, split the way providers bill them.
+
+    The same meaning for every provider: ``input_tokens`` is the uncached part of the
+    prompt, billed at the model's input rate; prompt tokens read from or written to a
+    prompt cache are counted only in ``cache_read_tokens`` / ``cache_write_tokens``, which
+    have their own rates. Anthropic reports its usage this way; OpenAI-format providers
+    include cached tokens in ``prompt_tokens``, so their adapters subtract them.
+    ``cache_write_1h_tokens`` is the part of the writes that went to Anthropic's 1-hour
+    cache (dearer than the default 5-minute one). ``prompt_tokens`` is the whole prompt.
+    """
+
     model_config = ConfigDict(frozen=True)
 
     input_tokens: int = Field(default=0, ge=0)
     output_tokens: int = Field(default=0, ge=0)
+    cache_read_tokens: int = Field(default=0, ge=0)
+    cache_write_tokens: int = Field(default=0, ge=0)
+    cache_write_1h_tokens: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_hour_writes_are_writes(self) -> Usage:
+        if self.cache_write_1h_tokens > self.cache_write_tokens:
+            raise ValueError("cache_write_1h_tokens is a part of cache_write_tokens")
+        return self
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every prompt token, cached or not (what OpenAI calls ``prompt_tokens``)."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def total(self) -> int:
-        return self.input_tokens + self.output_tokens
+        return self.prompt_tokens + self.output_tokens
 
 
 class ChatResponse(BaseModel):

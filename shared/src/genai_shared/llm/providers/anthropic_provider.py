@@ -3,7 +3,9 @@
 Differences from the OpenAI format handled here: system messages go in `system`,
 `max_tokens` is required (default from settings), tool results are `tool_result` blocks
 in a user turn, and the stream is a sequence of typed events (message_start carries the
-input usage, message_delta the stop reason and output usage, message_stop ends it).
+input and prompt-cache usage, message_delta the stop reason, the output usage and, in
+newer API versions, the input and cache counts again; message_stop ends it). Anthropic's
+`input_tokens` exclude cache reads and writes, which is what `Usage.input_tokens` means.
 anthropic>=1.0 dropped `temperature` from `messages.create()`; the API still accepts it
 on models that support sampling, so it travels in `extra_body` when a caller sets it.
 """
@@ -16,7 +18,8 @@ from typing import Any
 
 import anthropic
 import httpx2
-from anthropic.types import Message, RawMessageStreamEvent
+from anthropic.types import Message, MessageDeltaUsage, RawMessageStreamEvent
+from anthropic.types import Usage as AnthropicUsage
 from pydantic import SecretStr
 
 from genai_shared.llm.base import LLMProvider
@@ -236,10 +239,7 @@ class AnthropicProvider(LLMProvider):
         return ChatResponse(
             content=text,
             finish_reason=anthropic_finish_reason(message.stop_reason),
-            usage=Usage(
-                input_tokens=_input_tokens(message.usage),
-                output_tokens=message.usage.output_tokens,
-            ),
+            usage=anthropic_usage(message.usage),
             provider=self.name,
             model=message.model or request.model,
             request_id=raw.headers.get("request-id"),
@@ -267,7 +267,7 @@ class AnthropicProvider(LLMProvider):
                 )
             yield StreamEnd(
                 finish_reason=anthropic_finish_reason(state.stop_reason),
-                usage=Usage(input_tokens=state.input_tokens, output_tokens=state.output_tokens),
+                usage=state.usage(),
                 request_id=stream.response.headers.get("request-id"),
                 model=state.model,
                 tool_calls=state.tool_calls(),
@@ -276,13 +276,45 @@ class AnthropicProvider(LLMProvider):
             await stream.close()
 
 
-def _input_tokens(usage: Any) -> int:
-    """Input tokens including prompt-cache reads and writes (billed as input)."""
-    return int(
-        (usage.input_tokens or 0)
-        + (getattr(usage, "cache_read_input_tokens", None) or 0)
-        + (getattr(usage, "cache_creation_input_tokens", None) or 0)
-    )
+def anthropic_usage(usage: AnthropicUsage) -> Usage:
+    """Anthropic's usage as ours: its `input_tokens` already leave the cache tokens out."""
+    return _CacheCounts.of(usage).usage(usage.input_tokens, usage.output_tokens)
+
+
+class _CacheCounts:
+    """The prompt-cache counts of an Anthropic usage object.
+
+    `cache_creation_input_tokens` is every write; the newer `cache_creation` splits it by
+    time to live (5 minutes, 1 hour). Only the `message_start` usage carries that split.
+    """
+
+    def __init__(self, *, read: int = 0, write: int = 0, write_1h: int = 0) -> None:
+        self.read, self.write, self.write_1h = read, write, write_1h
+
+    @classmethod
+    def of(cls, usage: AnthropicUsage) -> _CacheCounts:
+        split = usage.cache_creation
+        write_1h = split.ephemeral_1h_input_tokens if split is not None else 0
+        write = usage.cache_creation_input_tokens
+        if write is None:
+            write = split.ephemeral_5m_input_tokens + write_1h if split is not None else 0
+        return cls(read=usage.cache_read_input_tokens or 0, write=write, write_1h=write_1h)
+
+    def update(self, usage: MessageDeltaUsage) -> None:
+        """Take the cumulative counts a `message_delta` may repeat."""
+        if usage.cache_read_input_tokens is not None:
+            self.read = usage.cache_read_input_tokens
+        if usage.cache_creation_input_tokens is not None:
+            self.write = usage.cache_creation_input_tokens
+
+    def usage(self, input_tokens: int | None, output_tokens: int) -> Usage:
+        return Usage(
+            input_tokens=input_tokens or 0,
+            output_tokens=output_tokens,
+            cache_read_tokens=self.read,
+            cache_write_tokens=self.write,
+            cache_write_1h_tokens=min(self.write_1h, self.write),
+        )
 
 
 class _EventAccumulator:
@@ -293,14 +325,16 @@ class _EventAccumulator:
         self.stop_reason: str | None = None
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cache = _CacheCounts()
         self.stopped = False
         self._calls: dict[int, dict[str, str]] = {}
 
     def add(self, event: RawMessageStreamEvent) -> str:
         if event.type == "message_start":
             self.model = event.message.model or self.model
-            self.input_tokens = _input_tokens(event.message.usage)
+            self.input_tokens = event.message.usage.input_tokens
             self.output_tokens = event.message.usage.output_tokens
+            self.cache = _CacheCounts.of(event.message.usage)
         elif event.type == "content_block_start":
             block = event.content_block
             if block.type == "tool_use":
@@ -313,12 +347,16 @@ class _EventAccumulator:
                 self._calls[event.index]["arguments"] += delta.partial_json
         elif event.type == "message_delta":
             self.stop_reason = event.delta.stop_reason or self.stop_reason
-            self.output_tokens = event.usage.output_tokens  # cumulative
-            if event.usage.input_tokens:
-                self.input_tokens = _input_tokens(event.usage)
+            self.output_tokens = event.usage.output_tokens  # cumulative, like the rest
+            if event.usage.input_tokens is not None:
+                self.input_tokens = event.usage.input_tokens
+            self.cache.update(event.usage)
         elif event.type == "message_stop":
             self.stopped = True
         return ""
+
+    def usage(self) -> Usage:
+        return self.cache.usage(self.input_tokens, self.output_tokens)
 
     def tool_calls(self) -> list[ToolCall]:
         return [

@@ -234,10 +234,7 @@ class LiteLLMProvider(LLMProvider):
         return ChatResponse(
             content=choice.message.content or "",
             finish_reason=openai_finish_reason(choice.finish_reason),
-            usage=Usage(
-                input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                output_tokens=getattr(usage, "completion_tokens", 0) or 0,
-            ),
+            usage=litellm_usage(usage) if usage is not None else Usage(),
             provider=self.name,
             model=str(response.model or request.model),
             request_id=_request_id(getattr(response, "_hidden_params", None)),
@@ -263,10 +260,7 @@ class LiteLLMProvider(LLMProvider):
                     model = str(getattr(chunk, "model", None) or model)
                     chunk_usage = getattr(chunk, "usage", None)
                     if chunk_usage is not None:
-                        usage = Usage(
-                            input_tokens=chunk_usage.prompt_tokens or 0,
-                            output_tokens=chunk_usage.completion_tokens or 0,
-                        )
+                        usage = litellm_usage(chunk_usage)
                     if not chunk.choices:
                         continue
                     choice = chunk.choices[0]
@@ -288,6 +282,31 @@ class LiteLLMProvider(LLMProvider):
             )
         finally:
             await wrapper.aclose()
+
+
+def litellm_usage(usage: Any) -> Usage:
+    """litellm's usage (OpenAI-shaped for every upstream) as ours.
+
+    Its `prompt_tokens` include the cache traffic, also for Anthropic, whose counts it
+    moves into `prompt_tokens_details`: `cached_tokens` (reads), `cache_creation_tokens`
+    (writes) and `cache_creation_token_details` (the writes by time to live).
+    """
+    details = getattr(usage, "prompt_tokens_details", None)
+    read = _count(details, "cached_tokens")
+    write = _count(details, "cache_creation_tokens") or _count(details, "cache_write_tokens")
+    by_ttl = getattr(details, "cache_creation_token_details", None)
+    return Usage(
+        input_tokens=max(_count(usage, "prompt_tokens") - read - write, 0),
+        output_tokens=_count(usage, "completion_tokens"),
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+        cache_write_1h_tokens=min(_count(by_ttl, "ephemeral_1h_input_tokens"), write),
+    )
+
+
+def _count(holder: object, name: str) -> int:
+    value = getattr(holder, name, None)
+    return value if isinstance(value, int) else 0
 
 
 def _request_id(hidden_params: object) -> str | None:

@@ -1,7 +1,8 @@
 """OpenAI chat completions through the official AsyncOpenAI client.
 
 Also the base of the OpenRouter adapter (same wire format). The SDK's own retries are
-off (`max_retries=0`): the fallback chain decides what to retry.
+off (`max_retries=0`): the fallback chain decides what to retry. OpenAI counts cached
+prompt tokens inside `prompt_tokens`; `openai_usage` splits them out (see `Usage`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx2
 import openai
+from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import SecretStr
 
@@ -220,14 +222,10 @@ class OpenAIProvider(LLMProvider):
             for call in choice.message.tool_calls or ()
             if call.type == "function"
         ]
-        usage = completion.usage
         return ChatResponse(
             content=choice.message.content or "",
             finish_reason=openai_finish_reason(choice.finish_reason),
-            usage=Usage(
-                input_tokens=usage.prompt_tokens if usage else 0,
-                output_tokens=usage.completion_tokens if usage else 0,
-            ),
+            usage=openai_usage(completion.usage) if completion.usage else Usage(),
             provider=self.name,
             model=completion.model or request.model,
             request_id=request_id,
@@ -287,10 +285,7 @@ class _ChunkAccumulator:
         if chunk.model:
             self.model = chunk.model
         if chunk.usage is not None:
-            self.usage = Usage(
-                input_tokens=chunk.usage.prompt_tokens,
-                output_tokens=chunk.usage.completion_tokens,
-            )
+            self.usage = openai_usage(chunk.usage)
         text = ""
         for choice in chunk.choices[:1]:
             if choice.finish_reason:
@@ -314,6 +309,23 @@ class _ChunkAccumulator:
         ]
 
 
+def openai_usage(usage: CompletionUsage) -> Usage:
+    """OpenAI-format usage as ours: the cached part of `prompt_tokens` taken out.
+
+    `prompt_tokens_details.cached_tokens` (cache reads) are included in `prompt_tokens`;
+    so are the `cache_write_tokens` OpenRouter reports when it caches for Anthropic models.
+    """
+    details = usage.prompt_tokens_details
+    read = (details.cached_tokens if details else None) or 0
+    write = (details.cache_write_tokens if details else None) or 0
+    return Usage(
+        input_tokens=max(usage.prompt_tokens - read - write, 0),
+        output_tokens=usage.completion_tokens,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
+
+
 def estimate_usage(request: ChatRequest, reply: str) -> Usage:
     """Local token counts, for a stream whose final usage chunk never came."""
     return Usage(
@@ -333,4 +345,5 @@ __all__ = [
     "openai_finish_reason",
     "openai_messages",
     "openai_tools",
+    "openai_usage",
 ]
