@@ -1,11 +1,16 @@
 """The SQL guard: one capped SELECT over the analytics tables, everything else refused."""
 
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+
 import pytest
 import sqlglot
 from sqlglot import exp
 
 from agentic_rag.tools.analytics import ANALYTICS_TABLES
-from agentic_rag.tools.sql_guard import MAX_SQL_LENGTH, SQLRefused, check_query
+from agentic_rag.tools.sql_guard import MAX_SQL_LENGTH, SQLRefused, check_query, json_safe
 
 DIALECTS = ["sqlite", "postgres"]
 CAP = 10
@@ -52,6 +57,7 @@ HOSTILE_SQL = [
     "SELECT lo_import('/etc/passwd')",
     "SELECT dblink('host=10.0.0.1', 'select 1')",
     "SELECT set_config('role', 'postgres', false)",
+    "SELECT set_config('role', 'postgres', true), query_to_xml('SELECT 1', true, true, '')",
     "SELECT current_setting('data_directory')",
     "SELECT query_to_xml('delete from orders', true, true, '')",
     "SELECT nextval('orders_id_seq')",
@@ -215,3 +221,27 @@ class TestTables:
 def test_too_long_sql_is_refused_before_parsing() -> None:
     with pytest.raises(SQLRefused, match=str(MAX_SQL_LENGTH)):
         check("SELECT 1" + " " * MAX_SQL_LENGTH)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        (True, True),
+        (7, 7),
+        ("text", "text"),
+        (Decimal("12.50"), 12.5),
+        (Decimal("3.000"), 3),
+        (float("inf"), "inf"),
+        (dt.date(2024, 1, 2), "2024-01-02"),
+        (dt.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05"),
+        (dt.timedelta(minutes=1, seconds=30), 90.0),
+        (b"\x00\x01", "base64:AAE="),
+        (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+        ([Decimal("1"), dt.date(2024, 5, 6)], [1, "2024-05-06"]),
+        ({"at": dt.date(2024, 5, 6)}, {"at": "2024-05-06"}),
+    ],
+)
+def test_json_safe(value: object, expected: object) -> None:
+    assert json_safe(value) == expected
+    json.dumps(json_safe(value))

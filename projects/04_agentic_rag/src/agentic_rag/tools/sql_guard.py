@@ -382,13 +382,21 @@ class SQLiteAnalytics:
         return _result(columns, rows, self.max_rows)
 
     def _authorize(
-        self, action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None
+        self, action: int, arg1: str | None, arg2: str | None, db: str | None, _src: str | None
     ) -> int:
-        """Allow reading the analytics tables and calling harmless functions; deny the rest."""
+        """Allow reading the analytics tables and calling harmless functions; deny the rest.
+
+        ``count(*)`` over a CTE reads "no column" of it, with no database name; that is
+        allowed for any name but SQLite's own (``sqlite_*``, ``pragma_*``).
+        """
         if action in _SQLITE_READ_ACTIONS:
             return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_READ and (arg1 or "").lower() in self.allowed_tables:
-            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_READ:
+            table = (arg1 or "").lower()
+            if table in self.allowed_tables:
+                return sqlite3.SQLITE_OK
+            if not arg2 and db is None and not _denied_name(table):
+                return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_FUNCTION:
             name = (arg2 or "").lower()
             if name not in DENIED_FUNCTIONS and not _denied_name(name):
@@ -418,7 +426,14 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
 
 class PostgresAnalytics:
     """The data set in the app's PostgreSQL database (``install_postgres``), read as a
-    read-only role in a read-only transaction."""
+    read-only role in a read-only transaction.
+
+    ``SET LOCAL ROLE`` narrows privileges only down from the login user: SQL that reached
+    the database past the guard could call ``set_config('role', ...)`` and read (never
+    write) whatever the login user can read. The guard refuses ``set_config``; for
+    isolation that does not lean on the guard, pass an ``engine`` that logs in as a reader
+    role of its own (``SET LOCAL ROLE`` to itself is then a harmless no-op).
+    """
 
     dialect: Dialect = "postgres"
 
