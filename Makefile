@@ -29,7 +29,7 @@ PYTEST := $(UV) run --frozen pytest
 .PHONY: help install run test test-integration services lint format bench bench-gateway \
         bench-auth check-topic \
         run-01 test-01 cov-01 migrate-01 run-02 test-02 cov-02 migrate-02 \
-        run-03 test-03 cov-03 migrate-03
+        run-03 test-03 cov-03 migrate-03 tests-01 tests-02 tests-03
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -76,6 +76,24 @@ check-topic: install ## Run one topic's code blocks: make check-topic T=03
 	@test -n "$(T)" || { echo "usage: make check-topic T=03"; exit 2; }
 	$(PYTEST) tests/concepts -k "topic$(T)"
 
+# What a project's tests check: each test module, then its tests, the parameter sets of one
+# test folded into a count (pytest --collect-only, nothing is run).
+LIST_TESTS_AWK := -F'::' '/^ERROR/ { print > "/dev/stderr"; next } !/::/ { next } { \
+	file = $$1; sub(/^.*\/tests\//, "", file); \
+	name = substr($$0, length($$1) + 3); sub(/\[.*\]$$/, "", name); \
+	key = file "::" name; \
+	if (!(key in cases)) { order[++n] = key; files[key] = file; names[key] = name } \
+	cases[key]++; total++ \
+} END { \
+	for (i = 1; i <= n; i++) { \
+		key = order[i]; \
+		if (files[key] != last) { print files[key]; last = files[key] } \
+		printf "    %s%s\n", names[key], (cases[key] > 1 ? "  (" cases[key] " cases)" : "") \
+	} \
+	printf "%d tests, %d cases with their parameters (both backends where they apply)\n", n, total \
+}'
+list_tests = set -o pipefail; $(PYTEST) --collect-only -q -p no:cacheprovider $(1) | awk $(LIST_TESTS_AWK)
+
 # --- project 01 --------------------------------------------------------------------------
 
 migrate-01: install ## Apply project 01's migrations (DATABASE_URL, default SQLite)
@@ -89,6 +107,9 @@ test-01: install ## Test project 01 alone
 
 cov-01: install ## Project 01 tests with line coverage (fails under 85%)
 	$(PYTEST) $(PROJECT_01) --cov=$(MODULE_01) --cov-report=term-missing --cov-fail-under=85
+
+tests-01: install ## List what project 01's tests check, module by module (runs nothing)
+	@$(call list_tests,$(PROJECT_01))
 
 # --- project 02 --------------------------------------------------------------------------
 
@@ -104,6 +125,9 @@ test-02: install ## Test project 02 alone
 cov-02: install ## Project 02 tests with line coverage (fails under 85%)
 	$(PYTEST) $(PROJECT_02) --cov=$(MODULE_02) --cov-report=term-missing --cov-fail-under=85
 
+tests-02: install ## List what project 02's tests check, module by module (runs nothing)
+	@$(call list_tests,$(PROJECT_02))
+
 # --- project 03 --------------------------------------------------------------------------
 
 migrate-03: install ## Apply project 03's migrations (DATABASE_URL, default SQLite)
@@ -117,3 +141,6 @@ test-03: install ## Test project 03 alone
 
 cov-03: install ## Project 03 tests with line coverage (fails under 85%)
 	$(PYTEST) $(PROJECT_03) --cov=$(MODULE_03) --cov-report=term-missing --cov-fail-under=85
+
+tests-03: install ## List what project 03's tests check, module by module (runs nothing)
+	@$(call list_tests,$(PROJECT_03))
