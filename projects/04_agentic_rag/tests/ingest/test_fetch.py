@@ -390,11 +390,18 @@ class TestHostileURLs:
 
     async def test_metadata_reason_is_readable(self) -> None:
         with pytest.raises(UnsafeURL, match="link-local"):
-            await fetch_url("http://169.254.169.254/", policy=FetchPolicy())
+            await fetch_url(
+                "http://169.254.169.254/", policy=FetchPolicy(), transport=LoopbackOnlyTransport()
+            )
 
     async def test_numeric_spelling_is_named(self) -> None:
         with pytest.raises(UnsafeURL, match="non-standard spelling"):
-            await fetch_url("http://2130706433/", policy=FetchPolicy(), resolver=HOSTILE_DNS)
+            await fetch_url(
+                "http://2130706433/",
+                policy=FetchPolicy(),
+                resolver=HOSTILE_DNS,
+                transport=LoopbackOnlyTransport(),
+            )
 
     async def test_unknown_host_fails_cleanly(self) -> None:
         with pytest.raises(FetchFailed, match="could not resolve"):
@@ -403,7 +410,11 @@ class TestHostileURLs:
     async def test_unspecified_address_stays_refused_with_loopback_allowed(self) -> None:
         """0.0.0.0 reaches this machine on Linux: the test-only flag must not open it."""
         with pytest.raises(UnsafeURL):
-            await fetch_url("http://0.0.0.0/", policy=FetchPolicy(allow_loopback=True))
+            await fetch_url(
+                "http://0.0.0.0/",
+                policy=FetchPolicy(allow_loopback=True),
+                transport=LoopbackOnlyTransport(),
+            )
 
 
 class TestAddressRules:
