@@ -63,9 +63,10 @@ async def test_gateway_limits(client, expect_error):
     response = await client.post(
         "/v1/chat/completions", json={"model": "mock/echo-1", "messages": messages}
     )
-    expect_error(response, 422, "RequestTooLarge")
+    expect_error(response, 422, "TooManyMessages")
     response = await client.post(
         "/v1/chat/completions",
         json={"model": "mock/echo-1", "messages": messages[:1], "max_tokens": 100_000},
     )
-    expect_error(response, 422, "RequestTooLarge")
+    # The same check as the chat API's, with the same error.
+    expect_error(response, 422, "MaxTokensTooLarge")

@@ -65,7 +65,7 @@ class TestComplete:
         record = CallRecord()
         answer = await gateway.complete(_body("openai/gpt-4o-mini@fault=server_error"), record)
         assert answer.choices[0].message.content == "Echo: count on me"
-        assert (record.provider, record.attempts) == ("mock", 2)
+        assert (record.provider, record.calls) == ("mock", 2)
 
     async def test_non_retriable_failure_is_raised_and_recorded(self, gateway):
         record = CallRecord()
@@ -84,10 +84,10 @@ class TestStream:
     async def test_complete_stream_reports_once(self, gateway, model):
         done: list[CallRecord] = []
 
-        async def on_done(record: CallRecord) -> None:
+        async def on_end(record: CallRecord) -> None:
             done.append(record)
 
-        stream = await gateway.open_stream(_body(model, stream=True), on_done=on_done)
+        stream = await gateway.open_stream(_body(model, stream=True), on_end=on_end)
         chunks = _chunks([c async for c in stream])
         assert chunks[-1] == "[DONE]"
         [record] = done
@@ -98,11 +98,11 @@ class TestStream:
     async def test_broken_stream_ends_with_error_chunk_and_estimated_usage(self, gateway):
         done: list[CallRecord] = []
 
-        async def on_done(record: CallRecord) -> None:
+        async def on_end(record: CallRecord) -> None:
             done.append(record)
 
         stream = await gateway.open_stream(
-            _body("openai/gpt-4o-mini@fault=truncate_after=2", stream=True), on_done=on_done
+            _body("openai/gpt-4o-mini@fault=truncate_after=2", stream=True), on_end=on_end
         )
         chunks = _chunks([c async for c in stream])
         assert "[DONE]" not in chunks
@@ -115,13 +115,13 @@ class TestStream:
     async def test_early_failure_raises_before_any_byte(self, gateway):
         done: list[CallRecord] = []
 
-        async def on_done(record: CallRecord) -> None:
+        async def on_end(record: CallRecord) -> None:
             done.append(record)
 
         down = MockProvider(MockScript(error=ProviderUnavailable("down", provider="mock")))
         with pytest.raises(ProviderDown):
             await Gateway(ProviderRegistry({"mock": down}), {}).open_stream(
-                _body("mock/echo-1", stream=True), on_done=on_done
+                _body("mock/echo-1", stream=True), on_end=on_end
             )
         [record] = done
         assert (record.outcome, record.error_type) == ("error", "ProviderUnavailable")
@@ -129,12 +129,12 @@ class TestStream:
     async def test_a_consumer_that_leaves_is_recorded_as_cancelled(self, gateway):
         done: list[CallRecord] = []
 
-        async def on_done(record: CallRecord) -> None:
+        async def on_end(record: CallRecord) -> None:
             done.append(record)
 
         slow = MockProvider(MockScript(reply="a b c d e f g h", chunk_delay=0.01))
         stream = await Gateway(ProviderRegistry({"mock": slow}), {}).open_stream(
-            _body("mock/echo-1", stream=True), on_done=on_done
+            _body("mock/echo-1", stream=True), on_end=on_end
         )
         await anext(stream)
         await anext(stream)
@@ -166,17 +166,17 @@ class TestWhatTheRecordKeeps:
     async def test_a_failed_relay_attempt_is_kept_when_the_fallback_answers(self, gateway):
         done: list[CallRecord] = []
 
-        async def on_done(record: CallRecord) -> None:
+        async def on_end(record: CallRecord) -> None:
             done.append(record)
 
         body = _body("openai/gpt-4o-mini@fault=server_error", stream=True)
-        stream = await gateway.open_stream(body, on_done=on_done)
+        stream = await gateway.open_stream(body, on_end=on_end)
         assert _chunks([c async for c in stream])[-1] == "[DONE]"
         [record] = done
         assert [(a.provider, a.error_type) for a in record.failed_over] == [
             ("openai", "ProviderUnavailable")
         ]
-        assert (record.provider, record.model, record.attempts) == ("mock", "echo-1", 2)
+        assert (record.provider, record.model, record.calls) == ("mock", "echo-1", 2)
 
     async def test_a_relayed_call_the_caller_abandons_is_recorded_as_cancelled(self, gateway):
         record = CallRecord()
@@ -200,18 +200,18 @@ class TestWhatTheRecordKeeps:
         with pytest.raises(ProviderDown):
             await Gateway(registry, {}).complete(_body("mock/echo-1"), record)
         assert [a.model for a in record.failed_over] == ["echo-1", "echo-2"]
-        assert (record.model, record.outcome, record.attempts) == ("echo-3", "error", 3)
+        assert (record.model, record.outcome, record.calls) == ("echo-3", "error", 3)
 
     async def test_a_caller_gone_before_the_first_event_is_reported(self):
         done: list[CallRecord] = []
 
-        async def on_done(record: CallRecord) -> None:
+        async def on_end(record: CallRecord) -> None:
             done.append(record)
 
         slow = MockProvider(MockScript(latency=30))
         gateway = Gateway(ProviderRegistry({"mock": slow}), {})
         opening = asyncio.create_task(
-            gateway.open_stream(_body("mock/echo-1", stream=True), on_done=on_done)
+            gateway.open_stream(_body("mock/echo-1", stream=True), on_end=on_end)
         )
         await asyncio.sleep(0.05)
         opening.cancel()
@@ -226,11 +226,11 @@ class TestWhatTheRecordKeeps:
     async def test_a_stream_can_be_sent_again_from_its_record(self, gateway, model):
         done: list[CallRecord] = []
 
-        async def on_done(record: CallRecord) -> None:
+        async def on_end(record: CallRecord) -> None:
             done.append(record)
 
         body = _body(model, stream=True, stream_options={"include_usage": True})
-        sent = _chunks([c async for c in await gateway.open_stream(body, on_done=on_done)])
+        sent = _chunks([c async for c in await gateway.open_stream(body, on_end=on_end)])
         [record] = done
         writer = ChunkWriter(model, id=record.completion_id, created=record.created)
         assert record.finish_reason is not None

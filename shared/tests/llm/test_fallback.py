@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from genai_shared.llm.calls import CallRecord
 from genai_shared.llm.errors import (
     AuthenticationFailed,
     ContentFiltered,
@@ -16,7 +17,7 @@ from genai_shared.llm.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from genai_shared.llm.fallback import Attempt, FallbackChain, Target
+from genai_shared.llm.fallback import FallbackChain, Target
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
 from genai_shared.llm.types import ChatMessage, ChatRequest, StreamEnd, TextDelta
 from genai_shared.testing.fake_upstream_fixtures import Drain
@@ -223,15 +224,15 @@ class TestRetryAfterOverTheCap:
 
     async def test_skips_the_providers_other_targets(self) -> None:
         busy, backup, sleeps = too_busy(30), MockProvider(), Sleeps()
-        seen: list[Attempt] = []
+        record = CallRecord()
 
         result = await chain(
             Target(busy, "a-1"),
             Target(busy, "a-2"),
             Target(backup, "b-1"),
             sleep=sleeps,
-            on_attempt=seen.append,
-        ).complete(REQUEST)
+        ).complete(REQUEST, record)
+        seen = record.attempts
 
         assert result.response.model == "b-1"
         assert (busy.calls, backup.calls) == (1, 1)
@@ -258,12 +259,13 @@ class TestRetryAfterOverTheCap:
 
     async def test_later_targets_of_the_provider_are_skipped_too(self) -> None:
         busy, down = too_busy(30), failing(ProviderUnavailable("down", provider="b"))
-        attempts: list[Attempt] = []
+        record = CallRecord()
 
         with pytest.raises(ProviderUnavailable):
             await chain(Target(busy, "a-1"), Target(down, "b-1"), Target(busy, "a-2")).complete(
-                REQUEST, attempts
+                REQUEST, record
             )
+        attempts = record.attempts
 
         assert (busy.calls, down.calls) == (1, 1)
         assert [a.model for a in attempts] == ["a-1", "b-1"]
@@ -293,14 +295,14 @@ class TestRetryAfterOverTheCap:
 
     async def test_stream_skips_to_another_provider(self) -> None:
         busy, backup, sleeps = too_busy(30), MockProvider(), Sleeps()
-        seen: list[Attempt] = []
+        record = CallRecord()
         stream = chain(
             Target(busy, "a-1"),
             Target(busy, "a-2"),
             Target(backup, "b-1"),
             sleep=sleeps,
-            on_attempt=seen.append,
-        ).stream(REQUEST)
+        ).stream(REQUEST, record)
+        seen = record.attempts
 
         events = [event async for event in stream]
 
@@ -343,17 +345,14 @@ class TestRetryAfterOverTheCap:
         assert backup.calls == 0
 
 
-async def test_on_attempt_sees_every_attempt_even_when_the_chain_fails() -> None:
-    seen: list[Attempt] = []
+async def test_the_record_keeps_every_attempt_even_when_the_chain_fails() -> None:
+    record = CallRecord()
     failing = MockProvider(MockScript(error=ProviderUnavailable("down", provider="mock")))
-    chain = FallbackChain(
-        [Target(failing, "echo-1"), Target(failing, "echo-1")],
-        sleep=_no_sleep,
-        on_attempt=seen.append,
-    )
+    chain = FallbackChain([Target(failing, "echo-1"), Target(failing, "echo-1")], sleep=_no_sleep)
     request = ChatRequest(model="echo-1", messages=[ChatMessage(role="user", content="hi")])
     with pytest.raises(ProviderUnavailable):
-        await chain.complete(request)
+        await chain.complete(request, record)
+    seen = record.attempts
     assert [a.error_type for a in seen] == ["ProviderUnavailable", "ProviderUnavailable"]
 
 

@@ -1,4 +1,4 @@
-"""A streamed chat turn: the events sent, and ``settle`` called once however it ends."""
+"""A streamed chat turn: the events sent, and ``on_end`` called once however it ends."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from genai_shared.llm.calls import CallRecord
 from genai_shared.llm.errors import ProviderUnavailable
 from genai_shared.llm.fallback import FallbackChain, Target
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
 from genai_shared.llm.tokens import count_messages
-from genai_shared.llm.turn_stream import TurnEnd, done_payload, stream_turn
+from genai_shared.llm.turn_stream import stream_turn
 from genai_shared.llm.types import ChatMessage, ChatRequest
 
 START = {"user_message_id": "u1", "message_id": "m1"}
@@ -26,17 +27,33 @@ def _events(chunks: list[bytes]) -> list[tuple[str, dict]]:
     return out
 
 
-async def _turn(script: MockScript):
-    ends: list[TurnEnd] = []
+def _ended(record: CallRecord) -> SimpleNamespace:
+    """What the record said when ``on_end`` ran (the record itself lives on)."""
+    return SimpleNamespace(
+        status=record.outcome,
+        text=record.text,
+        usage=record.usage,
+        usage_estimated=record.usage_estimated,
+        finish_reason=record.finish_reason,
+        error_type=record.error_type,
+        # The provider's stream did not end by itself: the target was still being asked.
+        interrupted=record.asking is not None,
+    )
 
-    async def settle(end: TurnEnd) -> dict:
-        ends.append(end)
-        stored = SimpleNamespace(id="m1", cost_usd=0, provider="mock", model="echo-1")
-        return done_payload(stored, end)
+
+STORED = SimpleNamespace(id="m1", cost_usd=0, provider="mock", model="echo-1")
+
+
+async def _turn(script: MockScript):
+    ends: list[SimpleNamespace] = []
+
+    async def on_end(record: CallRecord) -> SimpleNamespace:
+        ends.append(_ended(record))
+        return STORED
 
     stream = FallbackChain([Target(MockProvider(script), "echo-1")]).stream(REQUEST)
     first = await anext(stream)
-    events = stream_turn(stream, first, start=START, settle=settle, prompt=REQUEST.messages)
+    events = stream_turn(stream, first, start=START, on_end=on_end, prompt=REQUEST.messages)
     return events, ends
 
 
@@ -82,16 +99,16 @@ async def test_a_client_that_leaves_is_settled_once_as_cancelled():
 
 
 async def test_a_failure_here_is_settled_then_raised():
-    async def broken_settle(end: TurnEnd) -> dict:
-        ends.append(end)
-        if end.status == "complete":
+    async def broken_on_end(record: CallRecord) -> SimpleNamespace:
+        ends.append(_ended(record))
+        if record.outcome == "complete":
             raise RuntimeError("database gone")
-        return {}
+        return STORED
 
-    ends: list[TurnEnd] = []
+    ends: list[SimpleNamespace] = []
     stream = FallbackChain([Target(MockProvider(MockScript(reply="a")), "echo-1")]).stream(REQUEST)
     events = stream_turn(
-        stream, await anext(stream), start=START, settle=broken_settle, prompt=REQUEST.messages
+        stream, await anext(stream), start=START, on_end=broken_on_end, prompt=REQUEST.messages
     )
     with pytest.raises(RuntimeError):
         _ = [chunk async for chunk in events]

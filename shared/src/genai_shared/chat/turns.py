@@ -19,15 +19,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from genai_shared.chat.schemas import MessageRole, MessageStatus
+from genai_shared.chat.store import ConversationRow
 from genai_shared.db.base import utcnow
+from genai_shared.llm.calls import CallRecord
 from genai_shared.llm.pricing import cost_usd
 from genai_shared.llm.tokens import count_text
-from genai_shared.llm.types import ChatMessage, ChatResponse, Usage
-
-
-class ConversationRow(Protocol):
-    id: uuid.UUID
-    user_id: uuid.UUID
+from genai_shared.llm.types import ChatMessage
 
 
 class ChatMessageRow(Protocol):
@@ -41,7 +38,7 @@ M = TypeVar("M", bound=ChatMessageRow)
 
 
 @dataclass(frozen=True)
-class UserTurn(Generic[M]):
+class StoredPrompt(Generic[M]):
     """The user's stored message, the history to send (oldest first, ending with it) and
     the conversation's owner."""
 
@@ -50,47 +47,27 @@ class UserTurn(Generic[M]):
     user_id: uuid.UUID
 
 
-@dataclass(frozen=True)
-class Reply:
-    """How an assistant reply ended up: what to store of it (the call that made it aside)."""
-
-    content: str
-    status: MessageStatus
-    usage: Usage | None  # None: a placeholder still streaming (no counts yet, no cost)
-    usage_estimated: bool = False
-    finish_reason: str | None = None
-    error_type: str | None = None
-    provider_request_id: str | None = None
-
-    @classmethod
-    def answered(cls, response: ChatResponse) -> Reply:
-        """A whole answer, as the provider returned it."""
-        return cls(
-            content=response.content,
-            status=MessageStatus.COMPLETE,
-            usage=response.usage,
-            finish_reason=response.finish_reason,
-            provider_request_id=response.request_id,
-        )
-
-
-def reply_values(reply: Reply, *, provider: str, model: str, latency_ms: int) -> dict[str, Any]:
-    """The assistant message's columns: the reply, who answered, usage, cost, latency."""
-    usage = reply.usage
+def reply_values(record: CallRecord, *, streaming: bool = False) -> dict[str, Any]:
+    """The assistant message's columns, from the call's record: what was said, how the
+    call ended, who answered, usage, cost and latency. ``streaming``: the placeholder
+    stored while a stream runs (no text, counts or cost yet)."""
+    provider, model = record.provider or "unknown", record.model or "unknown"
+    usage = None if streaming else record.usage
+    status = MessageStatus.STREAMING if streaming else MessageStatus(record.outcome.value)
     return {
-        "content": reply.content,
-        "status": reply.status.value,
+        "content": "" if streaming else record.text,
+        "status": status.value,
         "provider": provider,
         "model": model,
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
         "token_count": usage.output_tokens if usage else None,
-        "usage_estimated": reply.usage_estimated,
+        "usage_estimated": record.usage_estimated,
         "cost_usd": cost_usd(f"{provider}/{model}", usage) if usage else Decimal(0),
-        "latency_ms": latency_ms,
-        "finish_reason": reply.finish_reason,
-        "error_type": reply.error_type,
-        "provider_request_id": reply.provider_request_id,
+        "latency_ms": record.latency_ms,
+        "finish_reason": record.finish_reason,
+        "error_type": record.error_type,
+        "provider_request_id": record.provider_request_id,
     }
 
 
@@ -108,7 +85,7 @@ class ChatTurns(Generic[C, M]):
         content: str,
         history_limit: int,
         owner_id: uuid.UUID | None = None,
-    ) -> UserTurn[M] | None:
+    ) -> StoredPrompt[M] | None:
         """Store the user's message and read the history to send: the last
         ``history_limit`` complete messages. None when there is no such conversation
         (or, given ``owner_id``, none of theirs)."""
@@ -144,7 +121,7 @@ class ChatTurns(Generic[C, M]):
             ChatMessage.model_validate({"role": row.role, "content": row.content})
             for row in reversed(list(rows))
         ]
-        return UserTurn(message=message, history=history, user_id=conversation.user_id)
+        return StoredPrompt(message=message, history=history, user_id=conversation.user_id)
 
     async def save_reply(
         self,

@@ -14,7 +14,7 @@ with its real status; a stream that fails later ends with an OpenAI error chunk 
 ``[DONE]`` (the official SDK raises it); a retriable failure falls back along
 ``LLM_FALLBACKS`` before anything was sent. Every call fills a ``CallRecord`` (provider,
 model, usage, outcome, the attempts that failed over, and for streams what was sent) for
-whoever keeps accounts, streams included, via ``on_done``.
+whoever keeps accounts, streams included, via ``on_end`` (``genai_shared.llm.calls``).
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ import json
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import anyio
 
@@ -41,65 +40,14 @@ from genai_shared.gateway.schemas import (
     ModelList,
     ToolCallIn,
 )
+from genai_shared.llm.calls import Attempt, CallRecord, OnCallEnd, Outcome, Target
 from genai_shared.llm.errors import ProviderError
-from genai_shared.llm.fallback import Attempt, FallbackChain, FallbackStream, Target
+from genai_shared.llm.fallback import FallbackChain, FallbackStream
 from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.relay import OpenAIRelay, RelayStream
 from genai_shared.llm.tokens import count_messages, count_text
 from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEnd, TextDelta, Usage
-
-Outcome = Literal["complete", "error", "cancelled"]
-
-
-@dataclass
-class CallRecord:
-    """What one gateway call did, filled in as it happens (for ledgers and metrics).
-
-    ``provider`` / ``model`` name the target that ended the call: the one that answered,
-    failed last, or was still being asked when the caller left. ``failed_over`` holds the
-    attempts that failed before it (one ledger row each). A stream also records what it
-    sent (``completion_id``, ``created``, ``text``, ``finish_reason``), enough to send the
-    same answer again.
-    """
-
-    provider: str | None = None
-    model: str | None = None
-    usage: Usage = field(default_factory=Usage)
-    usage_estimated: bool = False
-    outcome: Outcome = "complete"
-    error_type: str | None = None
-    failed_over: list[Attempt] = field(default_factory=list)
-    completion_id: str | None = None
-    created: int | None = None
-    text: str = ""
-    finish_reason: str | None = None
-    started: float = field(default_factory=time.perf_counter)
-    latency_s: float | None = None
-
-    @property
-    def attempts(self) -> int:
-        """How many provider calls this call made."""
-        return len(self.failed_over) + (self.provider is not None)
-
-    def answered_by(self, target: Target) -> None:
-        self.provider, self.model = target.provider.name, target.model
-
-    def ended_with(self, attempts: list[Attempt], chain: FallbackChain, answering: int) -> None:
-        """Record a chain's attempts: those before index ``answering`` failed over; the
-        target at ``answering`` (clamped to the chain) ended the call."""
-        answering = min(answering, len(chain.targets) - 1)
-        self.failed_over += attempts[:answering]
-        self.answered_by(chain.targets[answering])
-
-    def failed(self, error: BaseException, outcome: Outcome = "error") -> None:
-        self.outcome, self.error_type = outcome, type(error).__name__
-
-    def finish(self) -> None:
-        self.latency_s = time.perf_counter() - self.started
-
-
-OnDone = Callable[[CallRecord], Awaitable[None]]
 
 
 def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
@@ -292,36 +240,34 @@ class Gateway:
         first = chain.targets[0]
         relay = self.relays.get(first.provider.name)
         if relay is not None:
-            record.answered_by(first)
+            record.asking = first
             started = time.perf_counter()
             try:
                 payload, usage = await relay.complete(self._upstream_body(body, first.model, relay))
             except ProviderError as error:
                 rest = self._rest_of(chain) if error.retriable else None
+                record.attempts.append(_attempt(first, started, error))
+                record.asking = None
                 if rest is None:
                     record.failed(error)
                     raise to_app_error(error) from error
-                record.failed_over.append(_failed_attempt(first, error, started))
                 chain = rest
             except BaseException as error:
-                record.failed(error, _outcome_of(error))
+                record.failed(error)
                 raise
             else:
+                record.attempts.append(_attempt(first, started))
+                record.asking = None
                 record.usage = usage
                 payload["model"] = body.model
                 return payload
-        attempts: list[Attempt] = []
         try:
-            result = await chain.complete(to_chat_request(body), attempts)
-        except ProviderError as error:
-            record.ended_with(attempts, chain, len(attempts) - 1)
-            record.failed(error)
-            raise to_app_error(error) from error
+            result = await chain.complete(to_chat_request(body), record)
         except BaseException as error:
-            record.ended_with(attempts, chain, len(attempts))
-            record.failed(error, _outcome_of(error))
+            record.failed(error)
+            if isinstance(error, ProviderError):
+                raise to_app_error(error) from error
             raise
-        record.ended_with(attempts, chain, len(attempts) - 1)
         record.usage = result.response.usage
         return to_chat_completion(result.response, body.model)
 
@@ -329,11 +275,11 @@ class Gateway:
         self,
         body: ChatCompletionRequest,
         record: CallRecord | None = None,
-        on_done: OnDone | None = None,
+        on_end: OnCallEnd | None = None,
     ) -> AsyncIterator[bytes]:
         """Open the upstream stream *before* answering: an early failure is a real status.
 
-        ``on_done`` runs exactly once, when the call has ended however it ended (complete,
+        ``on_end`` runs exactly once, when the call has ended however it ended (complete,
         an error before or during the stream, or the caller leaving, even before the first
         byte), with the record filled in; it is shielded from cancellation.
         """
@@ -344,82 +290,84 @@ class Gateway:
             # stream): tokenizing every prompt up front would cost each request ~0.3 ms.
             return count_messages(to_chat_request(body).messages)
 
-        async def give_up(error: BaseException, outcome: Outcome) -> None:
-            record.failed(error, outcome)
-            if outcome == "cancelled":
+        async def give_up(error: BaseException) -> None:
+            record.failed(error)
+            if record.outcome is Outcome.CANCELLED:
                 record.usage = Usage(input_tokens=prompt_tokens())
                 record.usage_estimated = True
             with anyio.CancelScope(shield=True):
-                await _finish(record, on_done)
+                await _finish(record, on_end)
 
         chain = self._chain(body.model)
         target = chain.targets[0]
         relay = self.relays.get(target.provider.name)
         if relay is not None:
-            record.answered_by(target)
+            record.asking = target
             started = time.perf_counter()
             try:
                 relayed = await relay.stream(self._upstream_body(body, target.model, relay))
             except ProviderError as error:
                 rest = self._rest_of(chain) if error.retriable else None
+                record.attempts.append(_attempt(target, started, error))
+                record.asking = None
                 if rest is None:
-                    await give_up(error, "error")
+                    await give_up(error)
                     raise to_app_error(error) from error
-                record.failed_over.append(_failed_attempt(target, error, started))
                 chain = rest
             except BaseException as error:
-                await give_up(error, _outcome_of(error))
+                await give_up(error)
                 raise
             else:
-                return self._relayed(relayed, record, prompt_tokens, on_done)
-        stream = chain.stream(to_chat_request(body))
+                return self._relayed(relayed, record, target, started, prompt_tokens, on_end)
+        stream = chain.stream(to_chat_request(body), record)
         try:
             first = await anext(stream)
         except BaseException as error:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
-            failed = isinstance(error, ProviderError)
-            # A provider error: its attempt ended the call; otherwise the one being asked did.
-            answering = len(stream.attempts) - 1 if failed else len(stream.attempts)
-            record.ended_with(stream.attempts, chain, answering)
-            await give_up(error, _outcome_of(error))
+            await give_up(error)
             if isinstance(error, ProviderError):
                 raise to_app_error(error) from error
             raise
-        record.ended_with(stream.attempts, chain, len(stream.attempts))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return self._rendered(
-            stream, first, body.model, include_usage, record, prompt_tokens, on_done
+            stream, first, body.model, include_usage, record, prompt_tokens, on_end
         )
 
     async def _relayed(
         self,
         stream: RelayStream,
         record: CallRecord,
+        target: Target,
+        started: float,
         prompt_tokens: Callable[[], int],
-        on_done: OnDone | None,
+        on_end: OnCallEnd | None,
     ) -> AsyncIterator[bytes]:
         try:
             async for chunk in stream:
                 yield chunk
             record.usage = stream.usage or Usage()
+            record.attempts.append(_attempt(target, started))
+            record.asking = None
         except ProviderError as error:
             record.failed(error)
+            record.attempts.append(_attempt(target, started, error))
+            record.asking = None
             yield error_chunk(error)
         except (asyncio.CancelledError, GeneratorExit) as error:
-            record.failed(error, "cancelled")
+            record.failed(error, Outcome.CANCELLED)
             raise
         finally:
             record.completion_id, record.created = stream.id, stream.created
             record.text, record.finish_reason = stream.text, stream.finish_reason
-            if record.outcome != "complete" or stream.usage is None:
+            if record.outcome is not Outcome.COMPLETE or stream.usage is None:
                 record.usage = stream.usage or Usage(
                     input_tokens=prompt_tokens(), output_tokens=count_text(stream.text)
                 )
                 record.usage_estimated = stream.usage is None
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
-                await _finish(record, on_done)
+                await _finish(record, on_end)
 
     async def _rendered(
         self,
@@ -429,7 +377,7 @@ class Gateway:
         include_usage: bool,
         record: CallRecord,
         prompt_tokens: Callable[[], int],
-        on_done: OnDone | None,
+        on_end: OnCallEnd | None,
     ) -> AsyncIterator[bytes]:
         """OpenAI's chunk sequence: role, content deltas, finish, optional usage, ``[DONE]``."""
         writer = ChunkWriter(model)
@@ -456,7 +404,7 @@ class Gateway:
             record.failed(error)
             yield error_chunk(error)
         except (asyncio.CancelledError, GeneratorExit) as error:
-            record.failed(error, "cancelled")
+            record.failed(error, Outcome.CANCELLED)
             raise
         finally:
             record.text = "".join(text)
@@ -467,7 +415,7 @@ class Gateway:
                 record.usage_estimated = True
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
-                await _finish(record, on_done)
+                await _finish(record, on_end)
 
     def targets(self, model: str) -> list[Target]:
         """The targets a call for ``model`` may reach, in order (422 for an unknown model)."""
@@ -483,22 +431,18 @@ class Gateway:
             await relay.aclose()
 
 
-def _outcome_of(error: BaseException) -> Outcome:
-    """A failure is an error; anything else that stops a call (the caller leaving, the
-    server shutting down: ``CancelledError`` and friends) cancels it."""
-    return "error" if isinstance(error, Exception) else "cancelled"
-
-
-def _failed_attempt(target: Target, error: ProviderError, started: float) -> Attempt:
+def _attempt(target: Target, started: float, error: ProviderError | None = None) -> Attempt:
+    """An attempt of the relay path (which calls one target itself, outside a chain)."""
     return Attempt(
         provider=target.provider.name,
         model=target.model,
         duration_s=time.perf_counter() - started,
-        error_type=type(error).__name__,
+        error_type=type(error).__name__ if error else None,
+        target_index=0,
     )
 
 
-async def _finish(record: CallRecord, on_done: OnDone | None) -> None:
+async def _finish(record: CallRecord, on_end: OnCallEnd | None) -> None:
     record.finish()
-    if on_done is not None:
-        await on_done(record)
+    if on_end is not None:
+        await on_end(record)

@@ -34,41 +34,15 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from genai_shared.llm.base import LLMProvider
+from genai_shared.llm.calls import Attempt, CallRecord, Target
+
+__all__ = ["Attempt", "FallbackChain", "FallbackResult", "FallbackStream", "Target"]
 from genai_shared.llm.errors import ProviderError, RateLimited
 from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEnd, StreamEvent
 
 logger = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Target:
-    """One step of the chain: a provider and its own name for the model."""
-
-    provider: LLMProvider
-    model: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.provider.name}/{self.model}"
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One call to one target. ``target_index`` is the target's position in the chain
-    (targets skipped after a long Retry-After leave gaps); None outside a chain."""
-
-    provider: str
-    model: str
-    duration_s: float
-    error_type: str | None = None
-    waited_s: float = 0.0
-    target_index: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error_type is None
 
 
 @dataclass
@@ -88,43 +62,42 @@ class FallbackChain:
         backoff_base: float = 0.25,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
-        on_attempt: Callable[[Attempt], None] | None = None,
     ) -> None:
-        """``on_attempt`` sees every attempt as it ends, failed or not (for usage ledgers:
-        a call that fails over leaves one record per provider it reached)."""
         if not targets:
             raise ValueError("a fallback chain needs at least one target")
         self.targets = list(targets)
-        self.on_attempt = on_attempt
         self.max_retry_wait = max_retry_wait
         self.backoff_base = backoff_base
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
 
     async def complete(
-        self, request: ChatRequest, attempts: list[Attempt] | None = None
+        self, request: ChatRequest, record: CallRecord | None = None
     ) -> FallbackResult:
-        """The first answer along the chain. Each attempt is appended to ``attempts`` when
-        given, so a caller keeps them even when the call fails (the last error is raised)."""
-        attempts = [] if attempts is None else attempts
+        """The first answer along the chain. Every attempt goes into ``record`` as it ends,
+        so a caller keeps them even when the call fails (the last error is raised)."""
+        record = record or CallRecord()
+        attempts = record.attempts
         benched: list[LLMProvider] = []
         index, waited = 0, 0.0
         while True:
-            target = self.targets[index]
+            target = record.asking = self.targets[index]
             started = time.perf_counter()
             try:
                 response = await target.provider.complete(_for_target(request, target))
             except ProviderError as error:
-                attempts.append(self._failed(index, target, error, started, waited))
-                index, waited = await self._before_next(index, target, error, benched)
+                attempts.append(self.failed_attempt(index, target, error, started, waited))
+                record.asking = None
+                index, waited = await self.next_target(index, target, error, benched)
                 continue
-            attempts.append(self._succeeded(index, target, started, waited))
+            attempts.append(self.answered_attempt(index, target, started, waited))
+            record.asking = None
             return FallbackResult(response=response, attempts=attempts, succeeded_index=index)
 
-    def stream(self, request: ChatRequest) -> FallbackStream:
-        return FallbackStream(self, request)
+    def stream(self, request: ChatRequest, record: CallRecord | None = None) -> FallbackStream:
+        return FallbackStream(self, request, record or CallRecord())
 
-    def _failed(
+    def failed_attempt(
         self, index: int, target: Target, error: ProviderError, started: float, waited: float
     ) -> Attempt:
         attempt = Attempt(
@@ -145,11 +118,11 @@ class FallbackChain:
             attempt.duration_s,
             extra=_log_fields(attempt, index),
         )
-        if self.on_attempt is not None:
-            self.on_attempt(attempt)
         return attempt
 
-    def _succeeded(self, index: int, target: Target, started: float, waited: float) -> Attempt:
+    def answered_attempt(
+        self, index: int, target: Target, started: float, waited: float
+    ) -> Attempt:
         attempt = Attempt(
             provider=target.provider.name,
             model=target.model,
@@ -165,11 +138,9 @@ class FallbackChain:
             attempt.duration_s,
             extra=_log_fields(attempt, index),
         )
-        if self.on_attempt is not None:
-            self.on_attempt(attempt)
         return attempt
 
-    async def _before_next(
+    async def next_target(
         self, index: int, target: Target, error: ProviderError, benched: list[LLMProvider]
     ) -> tuple[int, float]:
         """The next target's index and the wait before it; raises `error` if the chain
@@ -222,8 +193,9 @@ class FallbackStream:
     when the consumer stops early): skipped targets make it differ from ``len(attempts)``.
     """
 
-    def __init__(self, chain: FallbackChain, request: ChatRequest) -> None:
-        self.attempts: list[Attempt] = []
+    def __init__(self, chain: FallbackChain, request: ChatRequest, record: CallRecord) -> None:
+        self.record = record
+        self.attempts = record.attempts
         self.target_index: int | None = None
         self._chain = chain
         self._request = request
@@ -250,7 +222,7 @@ class FallbackStream:
         index, waited = 0, 0.0
         while True:
             self.target_index = index
-            target = chain.targets[index]
+            target = self.record.asking = chain.targets[index]
             started = time.perf_counter()
             events = target.provider.stream(_for_target(self._request, target))
             delivered = False
@@ -258,14 +230,16 @@ class FallbackStream:
                 async for event in events:
                     delivered = True
                     if isinstance(event, StreamEnd):
-                        self.attempts.append(chain._succeeded(index, target, started, waited))
+                        self.attempts.append(chain.answered_attempt(index, target, started, waited))
+                        self.record.asking = None
                     yield event
                 return
             except ProviderError as error:
-                self.attempts.append(chain._failed(index, target, error, started, waited))
+                self.attempts.append(chain.failed_attempt(index, target, error, started, waited))
+                self.record.asking = None
                 if delivered:
                     raise
-                index, waited = await chain._before_next(index, target, error, benched)
+                index, waited = await chain.next_target(index, target, error, benched)
             finally:
                 await events.aclose()
 

@@ -19,7 +19,7 @@ from genai_shared.llm.errors import (
     ProviderTimeout,
     RateLimited,
 )
-from genai_shared.web.errors import AppError
+from genai_shared.web.errors import AppError, UnprocessableEntity
 
 
 class ProviderRateLimited(AppError):
@@ -75,3 +75,13 @@ def to_app_error(error: ProviderError) -> AppError:
             return UnknownModel(error.message)
         return ProviderRejectedRequest(error.message)
     return ProviderDown()
+
+
+class MaxTokensTooLarge(UnprocessableEntity):
+    message = "max_tokens is larger than this server allows"
+
+
+def check_max_tokens(requested: int | None, *, cap: int) -> None:
+    """Refuse (422) a token cap over the server's: the chat API and the gateway alike."""
+    if requested is not None and requested > cap:
+        raise MaxTokensTooLarge(details=[{"loc": ["body", "max_tokens"], "max": cap}])

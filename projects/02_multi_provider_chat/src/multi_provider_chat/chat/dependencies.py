@@ -13,9 +13,7 @@ from multi_provider_chat.chat.models import Conversation
 
 async def valid_conversation_id(conversation_id: uuid.UUID, session: SessionDep) -> Conversation:
     """Load the conversation named in the path or raise 404."""
-    conversation = await service.store.get_conversation(
-        session=session, conversation_id=conversation_id
-    )
+    conversation = await service.get_conversation(session=session, conversation_id=conversation_id)
     if conversation is None:
         raise ConversationNotFound
     return conversation

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from genai_shared.chat.dependencies import RecentConversationsDep
 from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
@@ -17,14 +17,14 @@ from genai_shared.chat.schemas import (
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
 from genai_shared.llm import http_errors as llm_errors
 from genai_shared.llm.dependencies import RegistryDep
-from genai_shared.web.dependencies import SessionDep
-from genai_shared.web.errors import UnprocessableEntity, error_responses
-from genai_shared.web.sse import EventStreamResponse
-from multi_provider_chat.chat import completion, service
+from genai_shared.web.dependencies import DatabaseDep, SessionDep
+from genai_shared.web.errors import error_responses
+from multi_provider_chat.chat import service
 from multi_provider_chat.chat.dependencies import ValidConversation
 from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message
 from multi_provider_chat.chat.schemas import ConversationCreate
+from multi_provider_chat.core.config import SettingsDep
 from multi_provider_chat.users.exceptions import UserNotFound
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -50,7 +50,7 @@ async def list_conversations(
     cache: RecentConversationsDep,
 ) -> Page[ConversationPublic]:
     """A user's conversations, newest first."""
-    return await service.store.list_conversations(
+    return await service.list_conversations(
         session=session, cache=cache, user_id=user_id, limit=page.limit, cursor=page.cursor
     )
 
@@ -75,7 +75,7 @@ async def update_conversation(
     session: SessionDep,
     cache: RecentConversationsDep,
 ) -> Conversation:
-    return await service.store.update_conversation(
+    return await service.update_conversation(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -88,7 +88,7 @@ async def update_conversation(
 async def delete_conversation(
     conversation: ValidConversation, session: SessionDep, cache: RecentConversationsDep
 ) -> Response:
-    await service.store.delete_conversation(session=session, cache=cache, conversation=conversation)
+    await service.delete_conversation(session=session, cache=cache, conversation=conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -104,7 +104,7 @@ async def add_message(
     session: SessionDep,
     cache: RecentConversationsDep,
 ) -> Message:
-    return await service.store.add_message(
+    return await service.add_message(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -118,16 +118,9 @@ async def list_messages(
     conversation: ValidConversation, page: PageParamsDep, session: SessionDep
 ) -> Page[MessagePublic]:
     """A conversation's messages, oldest first."""
-    rows, next_cursor = await service.store.list_messages(
+    return await service.list_messages(
         session=session, conversation_id=conversation.id, limit=page.limit, cursor=page.cursor
     )
-    return Page[MessagePublic](
-        items=[MessagePublic.model_validate(row) for row in rows], next_cursor=next_cursor
-    )
-
-
-class MaxTokensTooLarge(UnprocessableEntity):
-    message = "max_tokens is larger than this server allows"
 
 
 CHAT_ERRORS = error_responses(
@@ -136,7 +129,7 @@ CHAT_ERRORS = error_responses(
     llm_errors.ProviderRateLimited,
     llm_errors.ProviderDown,
     llm_errors.ProviderTimedOut,
-    MaxTokensTooLarge,
+    llm_errors.MaxTokensTooLarge,
 )
 
 
@@ -156,9 +149,10 @@ CHAT_ERRORS = error_responses(
 async def chat(
     conversation_id: uuid.UUID,
     data: ChatTurnRequest,
-    request: Request,
+    db: DatabaseDep,
+    cache: RecentConversationsDep,
     registry: RegistryDep,
-    conversations_cache: RecentConversationsDep,
+    settings: SettingsDep,
 ) -> ChatTurnResponse | Response:
     """Send a user message and get the model's reply, whole (201) or streamed (200, SSE).
 
@@ -166,19 +160,11 @@ async def chat(
     before any output is an HTTP error with its real status; one during a stream ends it
     with an `error` event, and the partial reply is kept.
     """
-    settings = request.app.state.settings
-    if data.max_tokens is not None and data.max_tokens > settings.chat_max_tokens_cap:
-        raise MaxTokensTooLarge(
-            details=[{"loc": ["body", "max_tokens"], "max": settings.chat_max_tokens_cap}]
-        )
-    turn = await completion.start_turn(
-        db=request.app.state.db,
-        conversations_cache=conversations_cache,
+    return await service.chat_turn(
+        db=db,
+        cache=cache,
         registry=registry,
+        settings=settings,
         conversation_id=conversation_id,
         data=data,
-        history_limit=settings.chat_history_messages,
     )
-    if data.stream:
-        return EventStreamResponse(await completion.open_stream(turn, registry))
-    return await completion.complete_turn(turn, registry)

@@ -17,8 +17,8 @@ async def owned_conversation(
 ) -> Conversation:
     """The caller's conversation named in the path; anyone else's is a 404, like a
     missing one, so ids of other users' conversations cannot be probed."""
-    conversation = await service.store.get_conversation(
-        session=session, conversation_id=conversation_id, user_id=principal.user_id
+    conversation = await service.get_owned_conversation(
+        session=session, conversation_id=conversation_id, owner_id=principal.user_id
     )
     if conversation is None:
         raise ConversationNotFound

@@ -1,11 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-import anyio
-from fastapi import APIRouter, Header, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response, status
 
 from genai_shared.chat.dependencies import RecentConversationsDep
 from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
@@ -20,17 +17,17 @@ from genai_shared.chat.schemas import (
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
 from genai_shared.llm import http_errors as llm_errors
 from genai_shared.llm.dependencies import RegistryDep
-from genai_shared.web.dependencies import SessionDep
-from genai_shared.web.errors import UnprocessableEntity, error_responses
+from genai_shared.web.dependencies import DatabaseDep, SessionDep
+from genai_shared.web.errors import error_responses
 from genai_shared.web.request_id import current_request_id
-from genai_shared.web.sse import EventStreamResponse
 from secure_chat_api.auth.dependencies import PrincipalDep
-from secure_chat_api.chat import completion, service
+from secure_chat_api.chat import service
 from secure_chat_api.chat.dependencies import OwnedConversation
 from secure_chat_api.chat.exceptions import ConversationNotFound
 from secure_chat_api.chat.models import Conversation, Message
-from secure_chat_api.core.config import Settings
-from secure_chat_api.idempotency import service as idempotency
+from secure_chat_api.core.config import SettingsDep
+from secure_chat_api.core.metrics import MetricsDep
+from secure_chat_api.idempotency.dependencies import IdempotencyKeyHeader
 from secure_chat_api.idempotency.exceptions import (
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
@@ -49,8 +46,8 @@ async def create_conversation(
     session: SessionDep,
     cache: RecentConversationsDep,
 ) -> Conversation:
-    return await service.store.create_conversation(
-        session=session, cache=cache, user_id=principal.user_id, data=data
+    return await service.create_conversation(
+        session=session, cache=cache, owner_id=principal.user_id, data=data
     )
 
 
@@ -62,7 +59,7 @@ async def list_conversations(
     cache: RecentConversationsDep,
 ) -> Page[ConversationPublic]:
     """Your conversations, newest first."""
-    return await service.store.list_conversations(
+    return await service.list_conversations(
         session=session,
         cache=cache,
         user_id=principal.user_id,
@@ -91,7 +88,7 @@ async def update_conversation(
     session: SessionDep,
     cache: RecentConversationsDep,
 ) -> Conversation:
-    return await service.store.update_conversation(
+    return await service.update_conversation(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -104,7 +101,7 @@ async def update_conversation(
 async def delete_conversation(
     conversation: OwnedConversation, session: SessionDep, cache: RecentConversationsDep
 ) -> Response:
-    await service.store.delete_conversation(session=session, cache=cache, conversation=conversation)
+    await service.delete_conversation(session=session, cache=cache, conversation=conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -120,7 +117,7 @@ async def add_message(
     session: SessionDep,
     cache: RecentConversationsDep,
 ) -> Message:
-    return await service.store.add_message(
+    return await service.add_message(
         session=session, cache=cache, conversation=conversation, data=data
     )
 
@@ -134,16 +131,9 @@ async def list_messages(
     conversation: OwnedConversation, page: PageParamsDep, session: SessionDep
 ) -> Page[MessagePublic]:
     """A conversation's messages, oldest first."""
-    rows, next_cursor = await service.store.list_messages(
+    return await service.list_messages(
         session=session, conversation_id=conversation.id, limit=page.limit, cursor=page.cursor
     )
-    return Page[MessagePublic](
-        items=[MessagePublic.model_validate(row) for row in rows], next_cursor=next_cursor
-    )
-
-
-class MaxTokensTooLarge(UnprocessableEntity):
-    message = "max_tokens is larger than this server allows"
 
 
 CHAT_ERRORS = error_responses(
@@ -153,19 +143,11 @@ CHAT_ERRORS = error_responses(
     llm_errors.ProviderRateLimited,
     llm_errors.ProviderDown,
     llm_errors.ProviderTimedOut,
-    MaxTokensTooLarge,
+    llm_errors.MaxTokensTooLarge,
     IdempotencyKeyReused,
     IdempotencyKeyInvalid,
     IdempotentRequestInProgress,
 )
-
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias=idempotency.HEADER,
-        description="Send the same key when retrying: the first result is returned again",
-    ),
-]
 
 
 @turn_router.post(
@@ -184,10 +166,12 @@ IdempotencyKeyHeader = Annotated[
 async def chat(
     conversation_id: uuid.UUID,
     data: ChatTurnRequest,
-    request: Request,
     principal: PrincipalDep,
+    db: DatabaseDep,
+    cache: RecentConversationsDep,
     registry: RegistryDep,
-    conversations_cache: RecentConversationsDep,
+    metrics: MetricsDep,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> ChatTurnResponse | Response:
     """Send a user message and get the model's reply, whole (201) or streamed (200, SSE).
@@ -201,51 +185,15 @@ async def chat(
     provider failure before any output is an HTTP error with its real status; one during
     a stream ends it with an `error` event, and the partial reply is kept.
     """
-    settings: Settings = request.app.state.settings
-    if data.max_tokens is not None and data.max_tokens > settings.chat_max_tokens_cap:
-        raise MaxTokensTooLarge(
-            details=[{"loc": ["body", "max_tokens"], "max": settings.chat_max_tokens_cap}]
-        )
-    claim: idempotency.Claim | None = None
-    if idempotency_key is not None:
-        outcome = await idempotency.begin(
-            db=request.app.state.db,
-            user_id=principal.user_id,
-            key=idempotency_key,
-            fingerprint=idempotency.request_hash(
-                f"chat:{conversation_id}", data.model_dump(mode="json")
-            ),
-            ttl_seconds=settings.idempotency_ttl_seconds,
-        )
-        if isinstance(outcome, idempotency.Replay):
-            if data.stream:
-                return EventStreamResponse(
-                    completion.replay_stream(outcome.body), headers=idempotency.REPLAYED
-                )
-            return JSONResponse(
-                outcome.body, status_code=outcome.status_code, headers=idempotency.REPLAYED
-            )
-        claim = outcome
-    try:
-        turn = await completion.start_turn(
-            db=request.app.state.db,
-            conversations_cache=conversations_cache,
-            registry=registry,
-            metrics=request.app.state.metrics,
-            principal=principal,
-            conversation_id=conversation_id,
-            data=data,
-            history_limit=settings.chat_history_messages,
-            default_max_tokens=min(settings.llm_default_max_tokens, settings.chat_max_tokens_cap),
-            request_id=current_request_id(),
-            claim=claim,
-        )
-        if data.stream:
-            return EventStreamResponse(await completion.open_stream(turn))
-        result = await completion.complete_turn(turn)
-    except BaseException:
-        if claim is not None:  # failed before the call settled (which releases it itself)
-            with anyio.CancelScope(shield=True):
-                await idempotency.release(db=request.app.state.db, claim=claim)
-        raise
-    return result
+    return await service.chat_turn(
+        db=db,
+        cache=cache,
+        registry=registry,
+        metrics=metrics,
+        settings=settings,
+        principal=principal,
+        conversation_id=conversation_id,
+        data=data,
+        idempotency_key=idempotency_key,
+        request_id=current_request_id(),
+    )

@@ -9,7 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
+from fastapi import Depends, Request
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -82,3 +84,12 @@ class Settings(BaseAppSettings, ProviderSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+async def app_settings(request: Request) -> Settings:
+    """The settings the running app was built with (not re-read from the environment)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]

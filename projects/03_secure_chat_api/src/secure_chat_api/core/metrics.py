@@ -11,10 +11,11 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from secure_chat_api.auth.exceptions import NotAuthenticated
+from secure_chat_api.core.config import SettingsDep
 
 
 class Metrics:
@@ -53,14 +54,23 @@ class Metrics:
 router = APIRouter(tags=["health"])
 
 
+async def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    settings: SettingsDep,
+    collected: MetricsDep,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
-    token = request.app.state.settings.metrics_token
+    token = settings.metrics_token
     if token is not None:
         expected = f"Bearer {token.get_secret_value()}".encode()
         if not hmac.compare_digest((authorization or "").encode(), expected):
             raise NotAuthenticated
-    registry: CollectorRegistry = request.app.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(collected.registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,17 +12,70 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from fastapi import Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from genai_shared.db.session import Database
 from genai_shared.gateway.schemas import ChatCompletion, ChatCompletionRequest
-from genai_shared.gateway.service import CallRecord, ChunkWriter, Gateway, replay_chunks
+from genai_shared.gateway.service import ChunkWriter, Gateway, replay_chunks
+from genai_shared.llm.calls import CallRecord, Outcome
+from genai_shared.llm.http_errors import check_max_tokens
+from genai_shared.web.sse import EventStreamResponse
 from secure_chat_api.auth.dependencies import Principal
+from secure_chat_api.core.config import Settings
 from secure_chat_api.core.metrics import Metrics
+from secure_chat_api.gateway.exceptions import TooManyMessages
 from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.usage import service as usage_service
 from secure_chat_api.usage.exceptions import BudgetExceeded
-from secure_chat_api.usage.metering import Meter, ending_of
+from secure_chat_api.usage.service import Meter
+
+
+async def chat_completion(
+    *,
+    db: Database,
+    gateway: Gateway,
+    metrics: Metrics,
+    settings: Settings,
+    principal: Principal,
+    body: ChatCompletionRequest,
+    idempotency_key: str | None,
+    request_id: str | None,
+) -> ChatCompletion | Response:
+    """One metered gateway call, whole or streamed, at most once per ``Idempotency-Key``."""
+    check_max_tokens(
+        body.max_completion_tokens or body.max_tokens, cap=settings.chat_max_tokens_cap
+    )
+    if len(body.messages) > settings.gateway_max_messages:
+        raise TooManyMessages(details=[{"loc": ["body", "messages"]}])
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    async with idempotency.guard(
+        db=db,
+        user_id=principal.user_id,
+        key=idempotency_key,
+        route="gateway",
+        body=body.model_dump(mode="json", exclude_unset=True),
+        ttl_seconds=settings.idempotency_ttl_seconds,
+    ) as guard:
+        if guard.stored is not None:
+            return replay(guard.stored, stream=body.stream, include_usage=include_usage)
+        body = with_max_tokens(
+            body, min(settings.llm_default_max_tokens, settings.chat_max_tokens_cap)
+        )
+        meter = await start_call(
+            db=db,
+            gateway=gateway,
+            metrics=metrics,
+            principal=principal,
+            body=body,
+            request_id=request_id,
+            claim=guard.claim,
+        )
+        if body.stream:
+            return EventStreamResponse(await open_stream(meter, gateway, body))
+        answer = await complete(meter, gateway, body)
+    return JSONResponse(answer) if isinstance(answer, dict) else answer
 
 
 def with_max_tokens(body: ChatCompletionRequest, default_max_tokens: int) -> ChatCompletionRequest:
@@ -80,10 +133,10 @@ async def complete(
     try:
         answer = await gateway.complete(body, record)
     except BaseException:
-        await meter.settle(ending_of(record))
+        await meter.settle(record)
         raise
-    kept = idempotency.Result(200, jsonable_encoder(answer))
-    await meter.settle(ending_of(record), result=kept)
+    kept = idempotency.StoredResponse(200, jsonable_encoder(answer))
+    await meter.settle(record, response=kept)
     return answer
 
 
@@ -92,18 +145,28 @@ async def open_stream(
 ) -> AsyncIterator[bytes]:
     """The stream; settled once it ends, with what it sent kept for idempotent retries."""
 
-    async def settle(record: CallRecord) -> None:
+    async def on_end(record: CallRecord) -> None:
         kept = None
-        if record.outcome == "complete" and record.finish_reason is not None:
+        if record.outcome is Outcome.COMPLETE and record.finish_reason is not None:
             writer = ChunkWriter(body.model, id=record.completion_id, created=record.created)
             sent = writer.completion(record.text, record.finish_reason, record.usage)
-            kept = idempotency.Result(200, sent.model_dump(mode="json"))
-        await meter.settle(ending_of(record), result=kept)
+            kept = idempotency.StoredResponse(200, sent.model_dump(mode="json"))
+        await meter.settle(record, response=kept)
 
-    return await gateway.open_stream(body, on_done=settle)
+    return await gateway.open_stream(body, on_end=on_end)
 
 
-async def replay_stream(stored: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:
-    """A finished streamed call sent again to a retry, from the completion it stored."""
-    for chunk in replay_chunks(ChatCompletion.model_validate(stored), include_usage):
+def replay(stored: idempotency.StoredResponse, *, stream: bool, include_usage: bool) -> Response:
+    """The first call's response sent again to a retry: the same JSON, or the same
+    completion as a stream of chunks. Nothing is asked or charged again."""
+    if not stream:
+        return JSONResponse(
+            stored.body, status_code=stored.status_code, headers=idempotency.REPLAYED
+        )
+    chunks = replay_chunks(ChatCompletion.model_validate(stored.body), include_usage)
+    return EventStreamResponse(_each(chunks), headers=idempotency.REPLAYED)
+
+
+async def _each(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
         yield chunk

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -20,12 +19,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from genai_shared.db.base import UUIDPrimaryKeyMixin, utcnow
 from secure_chat_api.core.database import Base
-
-
-class CallStatus(StrEnum):
-    COMPLETE = "complete"
-    ERROR = "error"
-    CANCELLED = "cancelled"
 
 
 class UsageRecord(UUIDPrimaryKeyMixin, Base):

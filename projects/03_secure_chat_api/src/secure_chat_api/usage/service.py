@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -27,11 +28,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from genai_shared.db.base import utcnow
-from genai_shared.llm.fallback import Target
+from genai_shared.db.session import Database
+from genai_shared.llm.calls import CallRecord, Outcome, Target
 from genai_shared.llm.pricing import estimate_cost
 from genai_shared.llm.tokens import count_messages
 from genai_shared.llm.types import ChatMessage, Usage
+from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.core.money import from_micro, to_micro
+from secure_chat_api.idempotency import service as idempotency
 from secure_chat_api.usage.exceptions import BudgetExceeded
 from secure_chat_api.usage.models import BudgetReservation, UsageRecord, UserSpend
 from secure_chat_api.usage.schemas import BudgetStatus
@@ -250,3 +254,112 @@ async def usage_by_day(
         )
         for row in rows
     ]
+
+
+@dataclass
+class Meter:
+    """One metered model call: its reservation, and the ledger rows it settles into.
+
+    Made once the reservation is held, before the provider is called; settled exactly
+    once from the call's ``CallRecord``, whatever happened to the call: complete, failed,
+    streamed, cut off or abandoned. With an ``Idempotency-Key`` (``claim``), the same
+    transaction keeps the response a retry gets, or forgets the key when the call did
+    not complete, so that a retry runs again.
+    """
+
+    db: Database
+    metrics: Metrics
+    reservation: Reservation
+    user_id: uuid.UUID
+    api_key_id: uuid.UUID | None
+    request_id: str | None
+    route: Literal["chat", "gateway"]
+    conversation_id: uuid.UUID | None = None
+    claim: idempotency.Claim | None = None
+    settled: bool = field(default=False, init=False)
+
+    def ledger_rows(
+        self, record: CallRecord, message_id: uuid.UUID | None = None
+    ) -> list[UsageRecord]:
+        """A row per attempt that failed over, and one for the target that ended the call."""
+        now = utcnow()
+        common = {
+            "created_at": now,
+            "day": now.date(),
+            "request_id": self.request_id,
+            "user_id": self.user_id,
+            "api_key_id": self.api_key_id,
+            "route": self.route,
+            "conversation_id": self.conversation_id,
+            "message_id": message_id,
+        }
+        failed_over = record.failed_over
+        rows = [
+            UsageRecord(
+                **common,
+                provider=attempt.provider,
+                model=attempt.model,
+                attempt=index,
+                input_tokens=0,
+                output_tokens=0,
+                cost_micro_usd=0,
+                status=Outcome.ERROR.value,
+                error_type=attempt.error_type,
+            )
+            for index, attempt in enumerate(failed_over)
+        ]
+        # None only if the call failed before a target was chosen: still one row.
+        provider, model = record.provider or "unknown", record.model or "unknown"
+        rows.append(
+            UsageRecord(
+                **common,
+                provider=provider,
+                model=model,
+                attempt=len(failed_over),
+                input_tokens=record.usage.input_tokens,
+                output_tokens=record.usage.output_tokens,
+                usage_estimated=record.usage_estimated,
+                cost_micro_usd=call_cost_micro(provider, model, record.usage),
+                status=record.outcome.value,
+                error_type=record.error_type if record.outcome is not Outcome.COMPLETE else None,
+            )
+        )
+        return rows
+
+    async def settle(
+        self,
+        record: CallRecord,
+        *,
+        session: AsyncSession | None = None,
+        message_id: uuid.UUID | None = None,
+        response: idempotency.StoredResponse | None = None,
+    ) -> None:
+        """Settle the reservation into the ledger (once; later calls do nothing), in
+        ``session``'s transaction when given (with the reply it stores), else its own."""
+        if self.settled:
+            return
+        if session is None:
+            async with self.db.transaction() as own:
+                await self._settle_in(own, record, message_id, response)
+        else:
+            await self._settle_in(session, record, message_id, response)
+
+    async def _settle_in(
+        self,
+        session: AsyncSession,
+        record: CallRecord,
+        message_id: uuid.UUID | None,
+        response: idempotency.StoredResponse | None,
+    ) -> None:
+        rows = self.ledger_rows(record, message_id)
+        await settle(session=session, reservation=self.reservation, records=rows)
+        if self.claim is not None:
+            if record.outcome is Outcome.COMPLETE and response is not None:
+                await idempotency.keep_response(
+                    session=session, claim=self.claim, response=response
+                )
+            else:
+                await idempotency.forget(session=session, claim=self.claim)
+        self.settled = True
+        for row in rows:
+            self.metrics.provider_calls.labels(provider=row.provider, status=row.status).inc()

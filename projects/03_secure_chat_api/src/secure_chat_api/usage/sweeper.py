@@ -28,7 +28,7 @@ async def sweep_once(*, db: Database, metrics: Metrics, timeout_seconds: int) ->
     cutoff = utcnow() - timedelta(seconds=timeout_seconds)
     async with db.transaction() as session:
         stale = await service.release_stale_reservations(session=session, older_than=cutoff)
-        claims = await idempotency.release_abandoned(session=session, older_than=cutoff)
+        claims = await idempotency.forget_abandoned(session=session, older_than=cutoff)
         await idempotency.purge_expired(session=session)  # keeps the table to one TTL of keys
     if claims:
         logger.warning("released %d unfinished Idempotency-Key claim(s)", claims)
