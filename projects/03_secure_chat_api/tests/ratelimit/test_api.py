@@ -23,7 +23,7 @@ async def test_chat_is_limited_per_user_with_headers(
         assert response.headers["ratelimit-remaining"] == str(remaining)
         assert 1 <= int(response.headers["ratelimit-reset"]) <= 60
     refused = await client.post(chat_path, json={"content": "hi"})
-    expect_error(refused, 429, "RateLimited")
+    expect_error(refused, 429, "RateLimitExceeded")
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert refused.headers["ratelimit-remaining"] == "0"
     # Nothing was stored for the refused call: 3 turns, 6 messages.
@@ -67,7 +67,7 @@ async def test_login_is_limited_per_client(settings_factory, sqlite_url, asgi_cl
         form = {"username": "x@example.com", "password": "wrong password"}
         for _ in range(2):
             expect_error(await anon.post("/api/v1/auth/login", data=form), 401, "InvalidLogin")
-        expect_error(await anon.post("/api/v1/auth/login", data=form), 429, "RateLimited")
+        expect_error(await anon.post("/api/v1/auth/login", data=form), 429, "RateLimitExceeded")
 
 
 class TestRedisDown:

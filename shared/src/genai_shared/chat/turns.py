@@ -59,7 +59,7 @@ def reply_values(record: CallRecord, *, streaming: bool = False) -> dict[str, An
         "status": status.value,
         "provider": provider,
         "model": model,
-        "input_tokens": usage.input_tokens if usage else None,
+        "input_tokens": usage.prompt_tokens if usage else None,  # cached tokens included
         "output_tokens": usage.output_tokens if usage else None,
         "token_count": usage.output_tokens if usage else None,
         "usage_estimated": record.usage_estimated,

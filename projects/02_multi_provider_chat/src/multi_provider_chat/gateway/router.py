@@ -6,26 +6,16 @@ The service (translation, relaying, failover, streaming rules) is shared:
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from genai_shared.gateway.schemas import ChatCompletion, ChatCompletionRequest, ModelList
-from genai_shared.gateway.service import Gateway
 from genai_shared.llm import http_errors
+from genai_shared.llm.dependencies import GatewayDep
 from genai_shared.web.errors import error_responses
 from genai_shared.web.sse import EventStreamResponse
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
-
-
-async def get_gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
-
-
-GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
 @router.post(

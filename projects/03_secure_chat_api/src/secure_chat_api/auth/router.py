@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
@@ -15,7 +15,7 @@ from secure_chat_api.auth import service
 from secure_chat_api.auth.dependencies import PrincipalDep, SecurityDep
 from secure_chat_api.auth.exceptions import InvalidLogin, InvalidRefreshToken
 from secure_chat_api.auth.schemas import RefreshRequest, TokenPair
-from secure_chat_api.core.config import Settings
+from secure_chat_api.core.config import Settings, SettingsDep
 from secure_chat_api.users import service as users_service
 from secure_chat_api.users.exceptions import EmailAlreadyRegistered
 from secure_chat_api.users.models import User
@@ -25,8 +25,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 session_router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def _refresh_ttl(request: Request) -> timedelta:
-    settings: Settings = request.app.state.settings
+def _refresh_ttl(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.refresh_token_ttl_seconds)
 
 
@@ -37,10 +36,9 @@ def _refresh_ttl(request: Request) -> timedelta:
     responses=error_responses(EmailAlreadyRegistered),
 )
 async def signup(
-    data: UserCreate, request: Request, session: SessionDep, security: SecurityDep
+    data: UserCreate, settings: SettingsDep, session: SessionDep, security: SecurityDep
 ) -> User:
     """Create an account (role `user`, the default monthly budget). Then log in."""
-    settings: Settings = request.app.state.settings
     return await users_service.create(
         session=session,
         data=data,
@@ -52,7 +50,7 @@ async def signup(
 @router.post("/login", response_model=TokenPair, responses=error_responses(InvalidLogin))
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    request: Request,
+    settings: SettingsDep,
     session: SessionDep,
     security: SecurityDep,
 ) -> TokenPair:
@@ -61,13 +59,13 @@ async def login(
         session=session, security=security, email=form.username, password=form.password
     )
     return await service.issue_tokens(
-        session=session, security=security, user=user, refresh_ttl=_refresh_ttl(request)
+        session=session, security=security, user=user, refresh_ttl=_refresh_ttl(settings)
     )
 
 
 @router.post("/refresh", response_model=TokenPair, responses=error_responses(InvalidRefreshToken))
 async def refresh(
-    data: RefreshRequest, request: Request, session: SessionDep, security: SecurityDep
+    data: RefreshRequest, settings: SettingsDep, session: SessionDep, security: SecurityDep
 ) -> TokenPair | JSONResponse:
     """Swap a refresh token for a new pair. Each refresh token works once: using one
     again revokes every token of its login session."""
@@ -75,7 +73,7 @@ async def refresh(
         session=session,
         security=security,
         refresh_token=data.refresh_token,
-        refresh_ttl=_refresh_ttl(request),
+        refresh_ttl=_refresh_ttl(settings),
     )
     if pair is None:
         # Returned, not raised: the family's revocation must be committed.

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from secure_chat_api.auth.dependencies import PrincipalDep
 from secure_chat_api.core.config import Settings
 from secure_chat_api.core.metrics import Metrics
-from secure_chat_api.ratelimit.exceptions import RateLimited, RateLimiterUnavailable
+from secure_chat_api.ratelimit.exceptions import RateLimiterUnavailable, RateLimitExceeded
 from secure_chat_api.ratelimit.limiter import Decision, RateLimiter
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ async def check(request: Request, *, subject: str, route_class: RouteClass) -> N
         return
     if not decision.allowed:
         metrics.rate_limited.labels(route_class=route_class).inc()
-        raise RateLimited(headers=decision.headers())
+        raise RateLimitExceeded(headers=decision.headers())
     request.scope[SCOPE_KEY] = decision
 
 

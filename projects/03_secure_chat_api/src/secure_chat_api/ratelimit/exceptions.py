@@ -3,7 +3,7 @@ from __future__ import annotations
 from genai_shared.web.errors import ServiceUnavailable, TooManyRequests
 
 
-class RateLimited(TooManyRequests):
+class RateLimitExceeded(TooManyRequests):
     message = "Too many requests: slow down and retry after the time in Retry-After"
 
 
