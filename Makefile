@@ -72,9 +72,16 @@ bench-gateway: install ## Gateway overhead: direct vs through project 02 (loopba
 bench-auth: install ## Project 03 rejects SQL-injection credentials as fast as junk ones
 	$(UV) run --frozen python benchmarks/auth_rejection.py $(BENCH_AUTH_ARGS)
 
-check-topic: install ## Run one topic's code blocks: make check-topic T=03
-	@test -n "$(T)" || { echo "usage: make check-topic T=03"; exit 2; }
-	$(PYTEST) tests/concepts -k "topic$(T)"
+check-topic: install ## One topic's code and checks; yours: make check-topic T=12 SOLUTION=my.py [EX=2]
+	@test -n "$(T)" || { echo "usage: make check-topic T=03 [SOLUTION=path/to/solution.py [EX=2]]"; exit 2; }
+	@if [ -z "$(SOLUTION)" ]; then \
+		$(PYTEST) tests/concepts -k "topic$(T)"; \
+	elif [ -f "$(SOLUTION)" ]; then \
+		CONCEPTS_SOLUTION="$(abspath $(SOLUTION))" CONCEPTS_EXERCISE="$(EX)" \
+			$(PYTEST) tests/concepts/test_learner.py -k "topic$(T)" -v -p no:cacheprovider; \
+	else \
+		echo "SOLUTION=$(SOLUTION): no such file"; exit 2; \
+	fi
 
 # What a project's tests check: each test module, then its tests, the parameter sets of one
 # test folded into a count (pytest --collect-only, nothing is run).
