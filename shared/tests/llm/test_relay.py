@@ -13,7 +13,8 @@ from genai_shared.llm.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from genai_shared.llm.relay import OpenAIRelay
+from genai_shared.llm.relay import OpenAIRelay, usage_of
+from genai_shared.llm.types import Usage
 from genai_shared.testing.fake_upstream import FAKE_OPENAI_KEY
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "relay this"}]}
@@ -140,3 +141,23 @@ def test_only_openai_format_providers_get_a_relay(fake_upstream):
     assert router is not None
     assert router._headers["X-Title"] == settings.openrouter_app_name
     assert FAKE_OPENAI_KEY not in repr(OpenAIRelay.for_provider("openai", settings))
+
+
+def test_relayed_usage_takes_the_cached_part_out_of_the_prompt() -> None:
+    """Cache reads bill at their own (lower) rate: the relay splits them out, as the SDK
+    adapters do, so the gateway's ledger prices a relayed call like a translated one."""
+    payload = {
+        "usage": {
+            "prompt_tokens": 1000,
+            "completion_tokens": 20,
+            "prompt_tokens_details": {"cached_tokens": 800},
+        }
+    }
+    usage = usage_of(payload)
+    assert usage is not None
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens) == (200, 800, 20)
+    assert usage.prompt_tokens == 1000
+    assert usage_of({"usage": {"prompt_tokens": 5, "completion_tokens": 1}}) == Usage(
+        input_tokens=5, output_tokens=1
+    )
+    assert usage_of({"no": "usage"}) is None

@@ -161,7 +161,7 @@ def replay_chunks(completion: ChatCompletion, include_usage: bool) -> list[bytes
 
 def _wire_usage(usage: Usage) -> CompletionUsage:
     return CompletionUsage(
-        prompt_tokens=usage.input_tokens,
+        prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.output_tokens,
         total_tokens=usage.total,
     )

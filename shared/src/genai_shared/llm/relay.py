@@ -39,15 +39,23 @@ from genai_shared.llm.types import Usage
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-def _usage(payload: Any) -> Usage | None:
+def usage_of(payload: Any) -> Usage | None:
     if not isinstance(payload, dict):
         return None
     usage = payload.get("usage")
     if not isinstance(usage, dict):
         return None
+    # The cached part of prompt_tokens is billed at its own rate: take it out, as the SDK
+    # adapter does (``openai_usage``), without paying for a model parse on the hot path.
+    details = usage.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    read = int(details.get("cached_tokens") or 0)
+    write = int(details.get("cache_write_tokens") or 0)
     return Usage(
-        input_tokens=int(usage.get("prompt_tokens") or 0),
+        input_tokens=max(int(usage.get("prompt_tokens") or 0) - read - write, 0),
         output_tokens=int(usage.get("completion_tokens") or 0),
+        cache_read_tokens=read,
+        cache_write_tokens=write,
     )
 
 
@@ -105,7 +113,7 @@ class RelayStream:
                         status_code=None,
                         error_type=error.get("type") or error.get("code"),
                     )
-                usage = _usage(chunk)
+                usage = usage_of(chunk)
                 if usage is not None:
                     self.usage = usage
                 if self.id is None and isinstance(chunk, dict):
@@ -267,7 +275,7 @@ class OpenAIRelay:
             raise self.broken("the provider sent a malformed response") from None
         if not isinstance(payload, dict) or not payload.get("choices"):
             raise self.broken("the provider sent a response without choices")
-        return payload, _usage(payload) or Usage()
+        return payload, usage_of(payload) or Usage()
 
     async def stream(self, body: dict[str, Any]) -> RelayStream:
         """Open a stream. HTTP errors raise here, before any byte goes to the caller."""
