@@ -15,6 +15,7 @@ import httpx2
 import openai
 
 from agentic_rag.rag.minilm import MODEL_NAME, MiniLM
+from genai_shared.llm.errors import ProviderUnavailable
 from genai_shared.llm.providers.openai_provider import map_openai_error
 from genai_shared.llm.tokens import count_text
 
@@ -221,7 +222,7 @@ class OpenAIEmbedder:
         if [item.index for item in data] != list(range(len(texts))) or any(
             len(item.embedding) != self._dimensions for item in data
         ):
-            raise map_openai_error(
-                ValueError("unexpected embeddings"), provider="openai", secrets=()
+            raise ProviderUnavailable(
+                "the provider sent embeddings that do not match the inputs", provider="openai"
             )
         return [list(item.embedding) for item in data]
