@@ -24,12 +24,17 @@ PROJECT_03 := projects/03_secure_chat_api
 PACKAGE_03 := secure-chat-api
 MODULE_03 := secure_chat_api
 
+PROJECT_04 := projects/04_agentic_rag
+PACKAGE_04 := agentic-rag
+MODULE_04 := agentic_rag
+
 PYTEST := $(UV) run --frozen pytest
 
 .PHONY: help install run test test-integration services lint format bench bench-gateway \
         bench-auth check-topic \
         run-01 test-01 cov-01 migrate-01 run-02 test-02 cov-02 migrate-02 \
-        run-03 test-03 cov-03 migrate-03 tests-01 tests-02 tests-03
+        run-03 test-03 cov-03 migrate-03 run-04 test-04 cov-04 migrate-04 \
+        tests-01 tests-02 tests-03 tests-04
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -151,3 +156,20 @@ cov-03: install ## Project 03 tests with line coverage (fails under 85%)
 
 tests-03: install ## List what project 03's tests check, module by module (runs nothing)
 	@$(call list_tests,$(PROJECT_03))
+
+# --- project 04 --------------------------------------------------------------------------
+
+migrate-04: install ## Apply project 04's migrations (DATABASE_URL, default SQLite)
+	$(UV) run --frozen alembic -c $(PROJECT_04)/alembic.ini upgrade head
+
+run-04: migrate-04 ## Serve project 04 (ingestion runs in-process without REDIS_URL)
+	$(UV) run --frozen --package $(PACKAGE_04) $(PACKAGE_04)
+
+test-04: install ## Test project 04 alone
+	$(PYTEST) $(PROJECT_04)
+
+cov-04: install ## Project 04 tests with line coverage (fails under 85%)
+	$(PYTEST) $(PROJECT_04) --cov=$(MODULE_04) --cov-report=term-missing --cov-fail-under=85
+
+tests-04: install ## List what project 04's tests check, module by module (runs nothing)
+	@$(call list_tests,$(PROJECT_04))
