@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+ToolChoice = Literal["auto", "none", "required"]
+"""Whether the model may call tools (auto), must not (none) or must call one (required)."""
 
 
 class ToolCall(BaseModel):
@@ -25,6 +27,13 @@ class ToolCall(BaseModel):
 
 
 class ChatMessage(BaseModel):
+    """One turn of the conversation, in the shape both providers' histories replay from.
+
+    A tool-using exchange is stored as an ``assistant`` message with ``tool_calls`` (and
+    possibly text) followed by one ``tool`` message per call, whose ``tool_call_id``
+    names the call it answers and whose ``content`` is the result as text.
+    """
+
     role: Role
     content: str | None = None
     name: str | None = None
@@ -48,6 +57,9 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     stop: list[str] | None = None
     tools: list[ToolSpec] | None = None
+    tool_choice: ToolChoice | None = Field(
+        default=None, description="Sent only with tools; None leaves the provider's default."
+    )
     extra_headers: dict[str, str] = Field(
         default_factory=dict,
         description="Per-call metadata headers sent upstream (never credentials).",
@@ -108,6 +120,25 @@ class TextDelta(BaseModel):
     text: str
 
 
+class ToolCallDelta(BaseModel):
+    """A fragment of a tool call, as the provider streams it.
+
+    ``index`` is the call's position among this reply's tool calls (the same as in
+    ``StreamEnd.tool_calls``), whatever numbering the provider uses on the wire. The
+    first fragment of a call carries its ``id`` and ``name``; ``arguments`` fragments,
+    concatenated in order, give the call's JSON arguments. ``StreamEnd.tool_calls`` holds
+    the assembled calls, so a consumer that only needs the result can ignore these.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["tool_call_delta"] = "tool_call_delta"
+    index: int = Field(ge=0)
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
 class StreamEnd(BaseModel):
     """The single last event of every successful stream."""
 
@@ -121,4 +152,4 @@ class StreamEnd(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
 
 
-StreamEvent = Annotated[TextDelta | StreamEnd, Field(discriminator="type")]
+StreamEvent = Annotated[TextDelta | ToolCallDelta | StreamEnd, Field(discriminator="type")]

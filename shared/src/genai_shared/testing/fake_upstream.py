@@ -9,10 +9,21 @@ Endpoints
     POST /v1/messages                           Anthropic format
     POST /v1/embeddings                         OpenAI format (vectors: fake_embedding)
 
-The reply is deterministic: "Echo: <last user text>" (or "Tool result: <content>" after a
-tool message; a tool call of the first tool when the request offers tools). Usage is a
-real tiktoken count. `max_tokens` truncates the reply (finish_reason length / max_tokens)
-and `stop` sequences cut it.
+The reply is deterministic: "Echo: <last user text>"; "Tool result: <content>" for each
+tool result the request ends with; a call of the first tool offered, with
+`{"query": <last user text>}`, when the request offers tools and ends with the user's
+question (`tool_choice` none / required / a named tool is honoured). Usage is a real
+tiktoken count. `max_tokens` truncates the reply (finish_reason length / max_tokens) and
+`stop` sequences cut it.
+
+Scripted tool calls (`fake_upstream_tools`): the `X-Fake-Tool-Calls` header, or
+`RunningFakeUpstream.script_tool_calls(...)` for the next request, makes the reply a set
+of tool calls (optionally after some text), in each format's exact shape: OpenAI's
+`message.tool_calls` / streamed `delta.tool_calls[index]` with the arguments in
+fragments; Anthropic's `tool_use` blocks / `content_block_start`, `input_json_delta`
+fragments and `content_block_stop` per block. Tools and the tool-call history of every
+request are checked as the real APIs check them (a result must answer a call of the
+assistant turn just before it; every call must be answered): 400 in the API's format.
 
 Scripted faults, chosen per request by the `X-Fake-Fault` header or a model-name suffix
 (`gpt-4o@fault=rate_limit`), comma-separated, some with a value (`truncate_after=2`):
@@ -57,7 +68,8 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +81,16 @@ from starlette.routing import Route
 
 from genai_shared.llm.settings import ProviderSettings
 from genai_shared.llm.tokens import count_text, truncate_to_tokens
+from genai_shared.testing.fake_upstream_tools import (
+    TOOL_CALLS_HEADER,
+    HistoryError,
+    ScriptedReply,
+    ScriptedToolCall,
+    ScriptError,
+    anthropic_request_error,
+    openai_request_error,
+    parse_scripted_reply,
+)
 
 FAULT_HEADER = "x-fake-fault"
 # Test credentials: the server_error fault echoes them back, so tests can assert they
@@ -96,16 +118,32 @@ class RecordedRequest:
 
 @dataclass
 class FakeUpstreamState:
+    """The request log and the queue of scripted replies (see `fake_upstream_tools`)."""
+
     requests: list[RecordedRequest] = field(default_factory=list)
+    scripted: deque[ScriptedReply] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, entry: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(entry)
 
+    def script(self, *replies: ScriptedReply) -> None:
+        with self._lock:
+            self.scripted.extend(replies)
+
+    def next_scripted(self) -> ScriptedReply | None:
+        with self._lock:
+            return self.scripted.popleft() if self.scripted else None
+
+    def drop_scripted(self) -> None:
+        with self._lock:
+            self.scripted.clear()
+
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.scripted.clear()
 
 
 @dataclass(frozen=True)
@@ -171,13 +209,20 @@ class PromptCache:
 # --- the deterministic "model" ----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FakeToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model wrote it
+
+
 @dataclass
 class Completion:
     text: str
     finish: str  # "stop" | "length" | "tool_calls" | "content_filter"
     input_tokens: int
     output_tokens: int
-    tool_call: tuple[str, str, str] | None = None  # (id, name, arguments JSON)
+    tool_calls: list[FakeToolCall] = field(default_factory=list)
 
 
 def _text_of(content: Any) -> str:
@@ -197,18 +242,39 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _is_tool_result(message: dict[str, Any]) -> bool:
-    if message.get("role") == "tool":
-        return True
-    content = message.get("content")
-    return isinstance(content, list) and any(
-        isinstance(part, dict) and part.get("type") == "tool_result" for part in content
-    )
+def _tool_results(messages: list[dict[str, Any]]) -> list[str]:
+    """The results the request ends with: OpenAI's trailing `tool` messages, or the
+    `tool_result` blocks of Anthropic's last user message."""
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, _text_of(message.get("content")))
+    if results or not messages:
+        return results
+    content = messages[-1].get("content")
+    if messages[-1].get("role") == "user" and isinstance(content, list):
+        results = [
+            _text_of(block.get("content", ""))
+            for block in content
+            if isinstance(block, dict) and block.get("type") == "tool_result"
+        ]
+    return results
 
 
 def split_chunks(text: str) -> list[str]:
     """Word-sized pieces whose concatenation is exactly `text`."""
     return re.findall(r"\S+\s*|\s+", text)
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """What a request says about tools: their names, and whether calls are allowed
+    (`choice` "none"), left to the model ("auto") or forced ("required")."""
+
+    names: tuple[str, ...] = ()
+    choice: str = "auto"
+    id_prefix: str = "call_"
 
 
 def generate(
@@ -218,23 +284,41 @@ def generate(
     model: str,
     max_tokens: int | None,
     stop: list[str],
-    tools: list[dict[str, Any]],
-    tool_name_of: Callable[[dict[str, Any]], str],
+    tools: ToolUse,
     faults: Faults,
+    scripted: ScriptedReply | None = None,
 ) -> Completion:
+    """The reply: a scripted one, else a call of the first tool for a user's question when
+    tools are offered, else "Tool result: ..." after tool results, else an echo."""
     last = messages[-1] if messages else {}
-    last_text = _text_of(last.get("content"))
     input_tokens = count_text(system, model) + sum(
         _TOKENS_PER_MESSAGE + count_text(_text_of(m.get("content")), model) for m in messages
     )
     if faults.has("content_filter"):
         return Completion("", "content_filter", input_tokens, 0)
-    if tools and last.get("role") == "user" and not _is_tool_result(last):
-        name = tool_name_of(tools[0])
-        arguments = json.dumps({"query": last_text})
-        call = (f"call_{uuid.uuid4().hex[:12]}", name, arguments)
-        return Completion("", "tool_calls", input_tokens, count_text(arguments, model), call)
-    text = f"Tool result: {last_text}" if _is_tool_result(last) else f"Echo: {last_text}"
+    results = _tool_results(messages)
+    calls: list[FakeToolCall] = []
+    if scripted is not None:
+        text = scripted.text
+        if tools.choice != "none":
+            calls = [
+                FakeToolCall(c.id or _new_call_id(tools.id_prefix), c.name, c.arguments_json())
+                for c in scripted.tool_calls
+            ]
+    elif tools.names and (
+        tools.choice == "required"
+        or (tools.choice == "auto" and last.get("role") == "user" and not results)
+    ):
+        text = ""
+        arguments = json.dumps({"query": _text_of(last.get("content"))})
+        calls = [FakeToolCall(_new_call_id(tools.id_prefix), tools.names[0], arguments)]
+    elif results:
+        text = " ".join(f"Tool result: {result}" for result in results)
+    else:
+        text = f"Echo: {_text_of(last.get('content'))}"
+    if calls:
+        output = count_text(text, model) + sum(count_text(c.arguments, model) for c in calls)
+        return Completion(text, "tool_calls", input_tokens, output, calls)
     finish = "stop"
     for sequence in stop:
         if sequence and sequence in text:
@@ -244,6 +328,10 @@ def generate(
         if shorter != text:
             text, finish = shorter, "length"
     return Completion(text, finish, input_tokens, count_text(text, model))
+
+
+def _new_call_id(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:24]}"
 
 
 # --- shared request handling ------------------------------------------------------------
@@ -290,9 +378,15 @@ def _new_request_id() -> str:
 
 
 def _openai_error(
-    status: int, message: str, error_type: str, code: str | None, **headers: str
+    status: int,
+    message: str,
+    error_type: str,
+    code: str | None,
+    *,
+    param: str | None = None,
+    **headers: str,
 ) -> Response:
-    body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    body = {"error": {"message": message, "type": error_type, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -347,8 +441,19 @@ async def _openai_fault_response(request: Request, faults: Faults) -> Response |
     return None
 
 
-def _openai_tool_name(tool: dict[str, Any]) -> str:
-    return str(tool.get("function", {}).get("name", "tool"))
+def _header_script(request: Request) -> ScriptedReply | None:
+    """The reply scripted by this request's X-Fake-Tool-Calls header, if any."""
+    header = request.headers.get(TOOL_CALLS_HEADER)
+    return parse_scripted_reply(header) if header else None
+
+
+def _openai_tool_use(body: dict[str, Any]) -> ToolUse:
+    names = tuple(str(t["function"]["name"]) for t in body.get("tools") or ())
+    choice = body.get("tool_choice") or "auto"
+    if isinstance(choice, dict):  # {"type": "function", "function": {"name": ...}}
+        forced = str((choice.get("function") or {}).get("name", ""))
+        return ToolUse((forced,), "required", "call_")
+    return ToolUse(names, str(choice), "call_")
 
 
 async def openai_chat_completions(request: Request) -> Response:
@@ -368,6 +473,20 @@ async def openai_chat_completions(request: Request) -> Response:
             None,
             **{"x-request-id": request_id},
         )
+    try:
+        header_script = _header_script(request)
+        refused = openai_request_error(body)
+    except ScriptError as exc:
+        refused = HistoryError(str(exc))
+    if refused is not None:
+        return _openai_error(
+            400,
+            refused.message,
+            "invalid_request_error",
+            None,
+            param=refused.param,
+            **{"x-request-id": request_id},
+        )
     fault_response = await _openai_fault_response(request, faults)
     if fault_response is not None:
         fault_response.headers["x-request-id"] = request_id
@@ -380,9 +499,9 @@ async def openai_chat_completions(request: Request) -> Response:
         model=model,
         max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
         stop=[stop] if isinstance(stop, str) else list(stop),
-        tools=body.get("tools") or [],
-        tool_name_of=_openai_tool_name,
+        tools=_openai_tool_use(body),
         faults=faults,
+        scripted=header_script or state.next_scripted(),
     )
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
@@ -398,11 +517,15 @@ async def openai_chat_completions(request: Request) -> Response:
             headers=headers,
         )
     message: dict[str, Any] = {"role": "assistant", "content": completion.text, "refusal": None}
-    if completion.tool_call:
-        call_id, name, arguments = completion.tool_call
-        message["content"] = None
+    if completion.tool_calls:
+        message["content"] = completion.text or None
         message["tool_calls"] = [
-            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in completion.tool_calls
         ]
     payload = {
         "id": completion_id,
@@ -459,24 +582,18 @@ async def _openai_stream(
         yield b'data: {"id": "' + completion_id.encode() + b'", "choices": [{"delta": \n\n'
         return
     deltas: list[dict[str, Any]] = [{"content": piece} for piece in split_chunks(completion.text)]
-    if completion.tool_call:
-        call_id, name, arguments = completion.tool_call
-        deltas = [
-            {
-                "tool_calls": [
-                    {
-                        "index": 0,
-                        "id": call_id,
-                        "type": "function",
-                        "function": {"name": name, "arguments": ""},
-                    }
-                ]
-            },
-            *(
-                {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
-                for piece in _split_json(arguments)
-            ),
-        ]
+    for index, call in enumerate(completion.tool_calls):
+        opening = {
+            "index": index,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        deltas.append({"tool_calls": [opening]})
+        deltas.extend(
+            {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+            for piece in _split_json(call.arguments)
+        )
     error = {
         "error": {
             "message": "The server had an error while processing your request.",
@@ -758,8 +875,13 @@ async def _anthropic_fault_response(
     return None
 
 
-def _anthropic_tool_name(tool: dict[str, Any]) -> str:
-    return str(tool.get("name", "tool"))
+def _anthropic_tool_use(body: dict[str, Any]) -> ToolUse:
+    names = tuple(str(t["name"]) for t in body.get("tools") or ())
+    choice = body.get("tool_choice") or {}
+    kind = choice.get("type", "auto") if isinstance(choice, dict) else "auto"
+    if kind == "tool":
+        return ToolUse((str(choice.get("name", "")),), "required", "toolu_")
+    return ToolUse(names, "required" if kind == "any" else str(kind), "toolu_")
 
 
 _ANTHROPIC_STOP = {
@@ -787,6 +909,13 @@ async def anthropic_messages(request: Request) -> Response:
         return _anthropic_error(
             400, "invalid_request_error", "max_tokens: Field required", request_id
         )
+    try:
+        header_script = _header_script(request)
+        refused = anthropic_request_error(body)
+    except ScriptError as exc:
+        refused = str(exc)
+    if refused is not None:
+        return _anthropic_error(400, "invalid_request_error", refused, request_id)
     fault_response = await _anthropic_fault_response(request, faults, request_id)
     if fault_response is not None:
         return fault_response
@@ -798,9 +927,9 @@ async def anthropic_messages(request: Request) -> Response:
         model=model,
         max_tokens=body["max_tokens"],
         stop=list(body.get("stop_sequences") or []),
-        tools=body.get("tools") or [],
-        tool_name_of=_anthropic_tool_name,
+        tools=_anthropic_tool_use(body),
         faults=faults,
+        scripted=header_script or state.next_scripted(),
     )
     message_id = f"msg_{uuid.uuid4().hex[:24]}"
     headers = {"request-id": request_id}
@@ -813,19 +942,10 @@ async def anthropic_messages(request: Request) -> Response:
             media_type="application/json",
             headers=headers,
         )
-    content: list[dict[str, Any]] = []
-    if completion.text or not completion.tool_call:
-        content.append({"type": "text", "text": completion.text})
-    if completion.tool_call:
-        call_id, name, arguments = completion.tool_call
-        content.append(
-            {
-                "type": "tool_use",
-                "id": f"toolu_{call_id[5:]}",
-                "name": name,
-                "input": json.loads(arguments),
-            }
-        )
+    content = [
+        {**block, "input": _json_object(call.arguments)} if call else {**block, "text": text}
+        for block, call, text in _anthropic_blocks(completion)
+    ]
     if completion.finish == "content_filter":
         content = []
     payload = {
@@ -869,6 +989,28 @@ def _message_delta_usage(completion: Completion, faults: Faults) -> dict[str, An
     return _anthropic_usage(completion, faults, completion.output_tokens, split=False)
 
 
+def _anthropic_blocks(
+    completion: Completion,
+) -> list[tuple[dict[str, Any], FakeToolCall | None, str]]:
+    """The reply's content blocks as they open (a text block, if there is text or no tool
+    call, then one `tool_use` block per call), each with its call or its text."""
+    blocks: list[tuple[dict[str, Any], FakeToolCall | None, str]] = []
+    if completion.text or not completion.tool_calls:
+        blocks.append(({"type": "text", "text": ""}, None, completion.text))
+    for call in completion.tool_calls:
+        block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+        blocks.append((block, call, ""))
+    return blocks
+
+
+def _json_object(arguments: str) -> dict[str, Any]:
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 async def _anthropic_stream(
     completion: Completion, message_id: str, model: str, faults: Faults
 ) -> AsyncIterator[bytes]:
@@ -886,41 +1028,45 @@ async def _anthropic_stream(
         },
     }
     yield _sse(start, "message_start")
-    if completion.tool_call:
-        call_id, name, arguments = completion.tool_call
-        block: dict[str, Any] = {
-            "type": "tool_use",
-            "id": f"toolu_{call_id[5:]}",
-            "name": name,
-            "input": {},
-        }
-        deltas = [{"type": "input_json_delta", "partial_json": p} for p in _split_json(arguments)]
-    else:
-        block = {"type": "text", "text": ""}
-        deltas = [{"type": "text_delta", "text": piece} for piece in split_chunks(completion.text)]
-    yield _sse(
-        {"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"
-    )
-    yield _sse({"type": "ping"}, "ping")
-    if faults.has("malformed_json"):
-        yield b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, \n\n'
-        return
     error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-    for sent, delta in enumerate(deltas):
-        if _stop_here(faults, sent):
+    sent = 0
+    blocks = _anthropic_blocks(completion)
+    for index, (block, call, text) in enumerate(blocks):
+        if call is not None:
+            # Like the real API: the input starts empty, then arrives as JSON fragments.
+            pieces = ["", *filter(None, _split_json(call.arguments))]
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
+        else:
+            deltas = [{"type": "text_delta", "text": piece} for piece in split_chunks(text)]
+        yield _sse(
+            {"type": "content_block_start", "index": index, "content_block": block},
+            "content_block_start",
+        )
+        if index == 0:
+            yield _sse({"type": "ping"}, "ping")
+            if faults.has("malformed_json"):
+                yield (
+                    b"event: content_block_delta\n"
+                    b'data: {"type": "content_block_delta", "index": 0, \n\n'
+                )
+                return
+        for delta in deltas:
+            if _stop_here(faults, sent):
+                if faults.has("error_event_after"):
+                    yield _sse(error, "error")
+                return
+            if faults.has("slow_drip"):
+                await asyncio.sleep(faults.number("slow_drip", 0) / 1000)
+            yield _sse(
+                {"type": "content_block_delta", "index": index, "delta": delta},
+                "content_block_delta",
+            )
+            sent += 1
+        if _interrupted(faults) and index == len(blocks) - 1:
             if faults.has("error_event_after"):
                 yield _sse(error, "error")
             return
-        if faults.has("slow_drip"):
-            await asyncio.sleep(faults.number("slow_drip", 0) / 1000)
-        yield _sse(
-            {"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"
-        )
-    if _interrupted(faults):
-        if faults.has("error_event_after"):
-            yield _sse(error, "error")
-        return
-    yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        yield _sse({"type": "content_block_stop", "index": index}, "content_block_stop")
     yield _sse(
         {
             "type": "message_delta",
@@ -973,7 +1119,19 @@ class RunningFakeUpstream:
         return f"{self.base_url}/api/v1"
 
     def clear(self) -> None:
+        """Empty the request log and drop replies scripted but not yet given."""
         self.state.clear()
+
+    def script_reply(self, *replies: ScriptedReply) -> None:
+        """Queue the replies the next chat requests get, in order (either format)."""
+        self.state.script(*replies)
+
+    def script_tool_calls(self, *calls: ScriptedToolCall, text: str = "") -> None:
+        """The next chat request gets these tool calls (after `text`, if any)."""
+        self.state.script(ScriptedReply(tuple(calls), text))
+
+    def drop_scripted_replies(self) -> None:
+        self.state.drop_scripted()
 
     def provider_settings(self, **overrides: Any) -> ProviderSettings:
         """ProviderSettings with every provider pointed at this fake (no .env, short timeouts)."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from genai_shared.llm.errors import ProviderError
-from genai_shared.llm.types import StreamEnd, StreamEvent, TextDelta
+from genai_shared.llm.types import StreamEnd, StreamEvent, TextDelta, ToolCall, ToolCallDelta
 from genai_shared.testing.fake_upstream import (
     RecordedRequest,
     RunningFakeUpstream,
@@ -43,17 +43,42 @@ def fake_upstream_requests(fake_upstream: RunningFakeUpstream) -> list[RecordedR
     return fake_upstream.requests
 
 
+@pytest.fixture
+def fake_upstream_script(fake_upstream: RunningFakeUpstream) -> Iterator[RunningFakeUpstream]:
+    """The fake upstream, its scripted replies dropped before and after this test, so a
+    script a test left unused cannot answer another test's request."""
+    fake_upstream.drop_scripted_replies()
+    yield fake_upstream
+    fake_upstream.drop_scripted_replies()
+
+
 @dataclass
 class Drained:
-    """What a stream produced: its text deltas, its end event(s), or the error that cut it."""
+    """What a stream produced: its text and tool-call deltas, its end event(s), or the
+    error that cut it."""
 
     texts: list[str] = field(default_factory=list)
+    tool_deltas: list[ToolCallDelta] = field(default_factory=list)
     ends: list[StreamEnd] = field(default_factory=list)
     error: ProviderError | None = None
 
     @property
     def text(self) -> str:
         return "".join(self.texts)
+
+    @property
+    def streamed_tool_calls(self) -> list[ToolCall]:
+        """The calls the deltas add up to (compare with ``end.tool_calls``)."""
+        calls: dict[int, dict[str, str]] = {}
+        for delta in self.tool_deltas:
+            call = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+            call["id"] = delta.id or call["id"]
+            call["name"] = delta.name or call["name"]
+            call["arguments"] += delta.arguments
+        return [
+            ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
+            for _, c in sorted(calls.items())
+        ]
 
     @property
     def end(self) -> StreamEnd:
@@ -73,6 +98,8 @@ async def drain_stream(events: AsyncIterator[StreamEvent]) -> Drained:
             assert not drained.ends, "no event may follow the StreamEnd"
             if isinstance(event, TextDelta):
                 drained.texts.append(event.text)
+            elif isinstance(event, ToolCallDelta):
+                drained.tool_deltas.append(event)
             else:
                 drained.ends.append(event)
     except ProviderError as error:

@@ -2,12 +2,14 @@
 
 Differences from the OpenAI format handled here: system messages go in `system`,
 `max_tokens` is required (default from settings), tool results are `tool_result` blocks
-in a user turn, and the stream is a sequence of typed events (message_start carries the
-input and prompt-cache usage, message_delta the stop reason, the output usage and, in
-newer API versions, the input and cache counts again; message_stop ends it). Anthropic's
-`input_tokens` exclude cache reads and writes, which is what `Usage.input_tokens` means.
-anthropic>=1.0 dropped `temperature` from `messages.create()`; the API still accepts it
-on models that support sampling, so it travels in `extra_body` when a caller sets it.
+at the start of the user turn that follows the assistant's `tool_use` blocks (all the
+results of one turn in that one message), and the stream is a sequence of typed events
+(message_start carries the input and prompt-cache usage, message_delta the stop reason,
+the output usage and, in newer API versions, the input and cache counts again;
+message_stop ends it). Anthropic's `input_tokens` exclude cache reads and writes, which
+is what `Usage.input_tokens` means. anthropic>=1.0 dropped `temperature` from
+`messages.create()`; the API still accepts it on models that support sampling, so it
+travels in `extra_body` when a caller sets it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from genai_shared.llm.errors import (
     build_error,
     parse_retry_after,
 )
+from genai_shared.llm.providers.streamed_tool_calls import ToolCallAssembler
 from genai_shared.llm.settings import ProviderSettings
 from genai_shared.llm.types import (
     ChatMessage,
@@ -40,6 +43,7 @@ from genai_shared.llm.types import (
     StreamEvent,
     TextDelta,
     ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
@@ -60,10 +64,16 @@ def anthropic_finish_reason(value: str | None) -> FinishReason:
 
 
 def split_system(messages: Iterable[ChatMessage]) -> tuple[str, list[dict[str, Any]]]:
-    """Lift system messages into Anthropic's `system` and convert the rest."""
+    """Lift system messages into Anthropic's `system` and convert the rest.
+
+    Consecutive tool messages become one user message of `tool_result` blocks, and a user
+    message right after them joins it as a text block after the results: Anthropic wants
+    every result of an assistant turn in the next message, results first.
+    """
     system: list[str] = []
     converted: list[dict[str, Any]] = []
     for message in messages:
+        results = _open_results(converted)
         if message.role == "system":
             if message.content:
                 system.append(message.content)
@@ -73,7 +83,12 @@ def split_system(messages: Iterable[ChatMessage]) -> tuple[str, list[dict[str, A
                 "tool_use_id": message.tool_call_id or "",
                 "content": message.content or "",
             }
-            converted.append({"role": "user", "content": [block]})
+            if results is not None:
+                results.append(block)
+            else:
+                converted.append({"role": "user", "content": [block]})
+        elif message.role == "user" and results is not None and message.content:
+            results.append({"type": "text", "text": message.content})
         elif message.role == "assistant" and message.tool_calls:
             blocks: list[dict[str, Any]] = []
             if message.content:
@@ -91,6 +106,24 @@ def split_system(messages: Iterable[ChatMessage]) -> tuple[str, list[dict[str, A
         else:
             converted.append({"role": message.role, "content": message.content or ""})
     return "\n\n".join(system), converted
+
+
+def _open_results(converted: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The blocks of the last converted message if it is a user turn of tool results
+    (which the next tool result or user text joins), else None."""
+    if not converted or converted[-1]["role"] != "user":
+        return None
+    blocks = converted[-1]["content"]
+    if isinstance(blocks, list) and blocks and blocks[0].get("type") == "tool_result":
+        return blocks
+    return None
+
+
+def anthropic_tool_choice(choice: str | None) -> dict[str, str] | None:
+    """Our `tool_choice` in Anthropic's shape (`required` is its `any`)."""
+    if choice is None:
+        return None
+    return {"type": "any" if choice == "required" else choice}
 
 
 def _json_object(arguments: str) -> dict[str, Any]:
@@ -218,6 +251,8 @@ class AnthropicProvider(LLMProvider):
                 }
                 for tool in request.tools
             ]
+            if choice := anthropic_tool_choice(request.tool_choice):
+                params["tool_choice"] = choice
         if request.temperature is not None:
             params["extra_body"] = {"temperature": request.temperature}
         if request.extra_headers:
@@ -257,8 +292,8 @@ class AnthropicProvider(LLMProvider):
         try:
             try:
                 async for event in stream:
-                    if text := state.add(event):
-                        yield TextDelta(text=text)
+                    if delta := state.add(event):
+                        yield delta
             except (anthropic.AnthropicError, ValueError) as exc:
                 raise self._error(exc) from None
             if not state.stopped:
@@ -318,7 +353,12 @@ class _CacheCounts:
 
 
 class _EventAccumulator:
-    """Folds the raw stream events into text deltas and the final facts."""
+    """Folds the raw stream events into text and tool-call deltas and the final facts.
+
+    A `tool_use` block opens with its id and name (`content_block_start`), its input
+    arrives as `input_json_delta` fragments of JSON text, and `content_block_stop`
+    closes it; the fragments joined are the call's arguments.
+    """
 
     def __init__(self, *, model: str) -> None:
         self.model = model
@@ -327,9 +367,10 @@ class _EventAccumulator:
         self.output_tokens = 0
         self.cache = _CacheCounts()
         self.stopped = False
-        self._calls: dict[int, dict[str, str]] = {}
+        self._calls = ToolCallAssembler()
+        self._tool_blocks: set[int] = set()
 
-    def add(self, event: RawMessageStreamEvent) -> str:
+    def add(self, event: RawMessageStreamEvent) -> TextDelta | ToolCallDelta | None:
         if event.type == "message_start":
             self.model = event.message.model or self.model
             self.input_tokens = event.message.usage.input_tokens
@@ -338,13 +379,14 @@ class _EventAccumulator:
         elif event.type == "content_block_start":
             block = event.content_block
             if block.type == "tool_use":
-                self._calls[event.index] = {"id": block.id, "name": block.name, "arguments": ""}
+                self._tool_blocks.add(event.index)
+                return self._calls.add(event.index, id=block.id, name=block.name)
         elif event.type == "content_block_delta":
             delta = event.delta
             if delta.type == "text_delta":
-                return delta.text
-            if delta.type == "input_json_delta" and event.index in self._calls:
-                self._calls[event.index]["arguments"] += delta.partial_json
+                return TextDelta(text=delta.text) if delta.text else None
+            if delta.type == "input_json_delta" and event.index in self._tool_blocks:
+                return self._calls.add(event.index, arguments=delta.partial_json)
         elif event.type == "message_delta":
             self.stop_reason = event.delta.stop_reason or self.stop_reason
             self.output_tokens = event.usage.output_tokens  # cumulative, like the rest
@@ -353,13 +395,10 @@ class _EventAccumulator:
             self.cache.update(event.usage)
         elif event.type == "message_stop":
             self.stopped = True
-        return ""
+        return None
 
     def usage(self) -> Usage:
         return self.cache.usage(self.input_tokens, self.output_tokens)
 
     def tool_calls(self) -> list[ToolCall]:
-        return [
-            ToolCall(id=slot["id"], name=slot["name"], arguments=slot["arguments"] or "{}")
-            for _, slot in sorted(self._calls.items())
-        ]
+        return self._calls.calls()

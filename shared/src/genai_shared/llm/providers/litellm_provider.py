@@ -35,8 +35,9 @@ from genai_shared.llm.providers.openai_provider import (
     map_openai_error,
     openai_finish_reason,
     openai_messages,
-    openai_tools,
+    openai_tool_params,
 )
+from genai_shared.llm.providers.streamed_tool_calls import ToolCallAssembler
 from genai_shared.llm.settings import ProviderSettings
 from genai_shared.llm.types import (
     ChatRequest,
@@ -45,6 +46,7 @@ from genai_shared.llm.types import (
     StreamEvent,
     TextDelta,
     ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
@@ -212,8 +214,7 @@ class LiteLLMProvider(LLMProvider):
             params["temperature"] = request.temperature
         if request.stop:
             params["stop"] = request.stop
-        if tools := openai_tools(request):
-            params["tools"] = tools
+        params.update(openai_tool_params(request))
         if headers:
             params["extra_headers"] = headers
         if stream:
@@ -239,7 +240,11 @@ class LiteLLMProvider(LLMProvider):
             model=str(response.model or request.model),
             request_id=_request_id(getattr(response, "_hidden_params", None)),
             tool_calls=[
-                ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
+                ToolCall(
+                    id=call.id,
+                    name=call.function.name or "",
+                    arguments=call.function.arguments or "{}",
+                )
                 for call in choice.message.tool_calls or ()
             ],
         )
@@ -254,6 +259,7 @@ class LiteLLMProvider(LLMProvider):
         usage: Usage | None = None
         model = request.model
         pieces: list[str] = []
+        calls = ToolCallAssembler()
         try:
             try:
                 async for chunk in wrapper:
@@ -268,6 +274,10 @@ class LiteLLMProvider(LLMProvider):
                     if text := choice.delta.content:
                         pieces.append(text)
                         yield TextDelta(text=text)
+                    tool_deltas = getattr(choice.delta, "tool_calls", None) or ()
+                    for position, call in enumerate(tool_deltas):
+                        if delta := _tool_call_delta(calls, position, call):
+                            yield delta
             except Exception as exc:
                 raise map_litellm_error(exc, provider=self.name, secrets=self._secrets()) from None
             if finish_reason is None:
@@ -279,9 +289,22 @@ class LiteLLMProvider(LLMProvider):
                 usage=usage or estimate_usage(request, "".join(pieces)),
                 request_id=_request_id(getattr(wrapper, "_hidden_params", None)),
                 model=model,
+                tool_calls=calls.calls(),
             )
         finally:
             await wrapper.aclose()
+
+
+def _tool_call_delta(calls: ToolCallAssembler, position: int, call: Any) -> ToolCallDelta | None:
+    """One of litellm's OpenAI-shaped tool-call deltas (its `index` may be missing)."""
+    index = getattr(call, "index", None)
+    function = getattr(call, "function", None)
+    return calls.add(
+        index if isinstance(index, int) else position,
+        id=getattr(call, "id", None),
+        name=getattr(function, "name", None),
+        arguments=getattr(function, "arguments", None) or "",
+    )
 
 
 def litellm_usage(usage: Any) -> Usage:

@@ -24,6 +24,7 @@ from genai_shared.llm.errors import (
     build_error,
     parse_retry_after,
 )
+from genai_shared.llm.providers.streamed_tool_calls import ToolCallAssembler
 from genai_shared.llm.settings import ProviderSettings
 from genai_shared.llm.tokens import count_messages, count_text
 from genai_shared.llm.types import (
@@ -35,6 +36,7 @@ from genai_shared.llm.types import (
     StreamEvent,
     TextDelta,
     ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
@@ -54,14 +56,19 @@ def openai_finish_reason(value: str | None) -> FinishReason:
 
 
 def openai_messages(messages: Iterable[ChatMessage]) -> list[dict[str, Any]]:
-    """Our messages in the OpenAI chat format (also what LiteLLM takes)."""
+    """Our messages in the OpenAI chat format (also what LiteLLM takes).
+
+    A tool message carries only its ``tool_call_id`` and text (the API takes no ``name``
+    there and no null content); an assistant message with tool calls may have no text.
+    """
     result: list[dict[str, Any]] = []
     for message in messages:
         item: dict[str, Any] = {"role": message.role, "content": message.content}
-        if message.name:
-            item["name"] = message.name
         if message.role == "tool":
             item["tool_call_id"] = message.tool_call_id
+            item["content"] = message.content or ""
+        elif message.name:
+            item["name"] = message.name
         if message.tool_calls:
             item["tool_calls"] = [
                 {
@@ -73,6 +80,17 @@ def openai_messages(messages: Iterable[ChatMessage]) -> list[dict[str, Any]]:
             ]
         result.append(item)
     return result
+
+
+def openai_tool_params(request: ChatRequest) -> dict[str, Any]:
+    """``tools`` and ``tool_choice`` for the request (empty without tools: the API
+    rejects a ``tool_choice`` that comes without them)."""
+    tools = openai_tools(request)
+    if not tools:
+        return {}
+    if request.tool_choice is None:
+        return {"tools": tools}
+    return {"tools": tools, "tool_choice": request.tool_choice}
 
 
 def openai_tools(request: ChatRequest) -> list[dict[str, Any]] | None:
@@ -198,8 +216,7 @@ class OpenAIProvider(LLMProvider):
             params["temperature"] = request.temperature
         if request.stop:
             params["stop"] = request.stop
-        if tools := openai_tools(request):
-            params["tools"] = tools
+        params.update(openai_tool_params(request))
         if request.extra_headers:
             params["extra_headers"] = dict(request.extra_headers)
         return params
@@ -248,8 +265,8 @@ class OpenAIProvider(LLMProvider):
         try:
             try:
                 async for chunk in stream:
-                    if text := state.add(chunk):
-                        yield TextDelta(text=text)
+                    for event in state.add(chunk):
+                        yield event
             except (openai.OpenAIError, ValueError) as exc:
                 raise self._error(exc) from None
             if state.finish_reason is None:
@@ -268,45 +285,45 @@ class OpenAIProvider(LLMProvider):
 
 
 class _ChunkAccumulator:
-    """Folds `chat.completion.chunk`s into the text deltas and the final facts."""
+    """Folds `chat.completion.chunk`s into text and tool-call deltas and the final facts."""
 
     def __init__(self, *, model: str) -> None:
         self.model = model
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
-        self._calls: dict[int, dict[str, str]] = {}
+        self._calls = ToolCallAssembler()
         self._text: list[str] = []
 
     @property
     def text(self) -> str:
         return "".join(self._text)
 
-    def add(self, chunk: ChatCompletionChunk) -> str:
+    def add(self, chunk: ChatCompletionChunk) -> list[TextDelta | ToolCallDelta]:
         if chunk.model:
             self.model = chunk.model
         if chunk.usage is not None:
             self.usage = openai_usage(chunk.usage)
-        text = ""
+        events: list[TextDelta | ToolCallDelta] = []
         for choice in chunk.choices[:1]:
             if choice.finish_reason:
                 self.finish_reason = choice.finish_reason
-            text = choice.delta.content or ""
-            self._text.append(text)
+            if text := choice.delta.content:
+                self._text.append(text)
+                events.append(TextDelta(text=text))
             for call in choice.delta.tool_calls or ():
-                slot = self._calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
-                if call.id:
-                    slot["id"] = call.id
-                if call.function and call.function.name:
-                    slot["name"] = call.function.name
-                if call.function and call.function.arguments:
-                    slot["arguments"] += call.function.arguments
-        return text
+                function = call.function
+                delta = self._calls.add(
+                    call.index,
+                    id=call.id,
+                    name=function.name if function else None,
+                    arguments=(function.arguments if function else None) or "",
+                )
+                if delta is not None:
+                    events.append(delta)
+        return events
 
     def tool_calls(self) -> list[ToolCall]:
-        return [
-            ToolCall(id=slot["id"], name=slot["name"], arguments=slot["arguments"] or "{}")
-            for _, slot in sorted(self._calls.items())
-        ]
+        return self._calls.calls()
 
 
 def openai_usage(usage: CompletionUsage) -> Usage:
@@ -344,6 +361,7 @@ __all__ = [
     "map_openai_error",
     "openai_finish_reason",
     "openai_messages",
+    "openai_tool_params",
     "openai_tools",
     "openai_usage",
 ]
