@@ -343,6 +343,7 @@ def run_variant(
                 os.dup2(devnull, 1)
                 os.dup2(devnull, 2)
             os.chdir(workdir)
+            sys.dont_write_bytecode = True  # modules a variant writes must not leave stale .pyc
             failure = _run_span(base, item, span, solution)
             report = {} if failure is None else asdict(failure)
             with os.fdopen(write_end, "w", encoding="utf-8") as channel:
