@@ -1,9 +1,10 @@
 """The columns of conversations and messages, as mixins for each project's own models.
 
 Every project has its own declarative ``Base`` (its own metadata and Alembic history),
-so the tables cannot be shared; their columns, constraints and indexes can. A project
-writes ``class Conversation(ConversationColumns, Base)`` with its ``__tablename__`` and
-the relationships between its own classes.
+so the tables cannot be shared; their columns, constraints, indexes and relationships
+can. A project writes ``class Conversation(ConversationColumns, Base)`` with its
+``__tablename__``; the relationships name ``Conversation`` and ``Message``, which
+SQLAlchemy looks up in that project's own registry.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from genai_shared.chat.schemas import MessageStatus
 from genai_shared.db.base import JSONType, TimestampMixin, UUIDPrimaryKeyMixin, utcnow
@@ -44,6 +45,18 @@ class ConversationColumns(UUIDPrimaryKeyMixin, TimestampMixin):
     title: Mapped[str] = mapped_column(String(200))
     # "metadata" is reserved on declarative classes: the attribute is meta, the column metadata.
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+
+    @declared_attr
+    @classmethod
+    def messages(cls) -> Mapped[list[Any]]:
+        # "Message" is looked up in the project's own registry: its own Message class.
+        return relationship(
+            "Message",
+            back_populates="conversation",
+            cascade="all, delete-orphan",
+            passive_deletes=True,  # the database's ON DELETE CASCADE does the work
+            order_by="Message.created_at",
+        )
 
 
 class MessageColumns(UUIDPrimaryKeyMixin):
@@ -75,6 +88,11 @@ class MessageColumns(UUIDPrimaryKeyMixin):
     content: Mapped[str] = mapped_column(Text)
     token_count: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @declared_attr
+    @classmethod
+    def conversation(cls) -> Mapped[Any]:
+        return relationship("Conversation", back_populates="messages")
 
 
 class ChatMessageColumns(MessageColumns):

@@ -11,28 +11,22 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from genai_shared.chat.settings import ChatSettings
 from genai_shared.llm.settings import ProviderSettings
 from genai_shared.settings import BaseAppSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-class Settings(BaseAppSettings, ProviderSettings):
+class Settings(BaseAppSettings, ProviderSettings, ChatSettings):
     model_config = SettingsConfigDict(
         env_file=PROJECT_ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
     )
 
     app_name: str = "multi-provider-chat"
     database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'multi_provider_chat.db'}"
-    chat_history_messages: int = Field(
-        default=50, ge=1, le=500, description="How many earlier messages a chat turn sends"
-    )
-    chat_max_tokens_cap: int = Field(
-        default=4096, ge=1, description="The largest max_tokens a caller may ask for"
-    )
 
 
 @lru_cache

@@ -15,25 +15,20 @@ from fastapi import Depends, Request
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from genai_shared.chat.settings import ChatSettings
 from genai_shared.llm.settings import ProviderSettings
 from genai_shared.settings import BaseAppSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-class Settings(BaseAppSettings, ProviderSettings):
+class Settings(BaseAppSettings, ProviderSettings, ChatSettings):
     model_config = SettingsConfigDict(
         env_file=PROJECT_ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
     )
 
     app_name: str = "secure-chat-api"
     database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'secure_chat_api.db'}"
-    chat_history_messages: int = Field(
-        default=50, ge=1, le=500, description="How many earlier messages a chat turn sends"
-    )
-    chat_max_tokens_cap: int = Field(
-        default=4096, ge=1, description="The largest max_tokens a caller may ask for"
-    )
     gateway_max_messages: int = Field(
         default=200, ge=1, description="The most messages one /v1 request may carry"
     )
