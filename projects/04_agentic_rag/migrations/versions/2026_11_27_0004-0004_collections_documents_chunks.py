@@ -1,7 +1,8 @@
 """Collections, documents and chunks, each with its owner.
 
-The search indexes built from ``chunk`` (the vector store, the keyword index) are not
-here: they are derived data that their owners create when the app starts
+On PostgreSQL, keyword search gets a GIN index on ``to_tsvector('english', text)``. The
+other search indexes built from ``chunk`` are not here: the vectors (Qdrant, pgvector)
+and SQLite's FTS5 table are derived data that their owners create when the app starts
 (``agentic_rag.rag.stores``, ``agentic_rag.rag.keyword``).
 
 Revision ID: 0004
@@ -106,9 +107,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_chunk_owner_id_collection_id", "chunk", ["owner_id", "collection_id"])
     op.create_index("ix_chunk_collection_id", "chunk", ["collection_id"])
+    if op.get_context().dialect.name == "postgresql":
+        op.execute(
+            "CREATE INDEX ix_chunk_text_search ON chunk USING gin (to_tsvector('english', text))"
+        )
 
 
 def downgrade() -> None:
+    if op.get_context().dialect.name == "postgresql":
+        op.drop_index("ix_chunk_text_search", table_name="chunk")
+    else:  # the keyword index the app made (agentic_rag.rag.keyword), if it ran
+        op.execute("DROP TABLE IF EXISTS chunk_fts")
     op.drop_index("ix_chunk_collection_id", table_name="chunk")
     op.drop_index("ix_chunk_owner_id_collection_id", table_name="chunk")
     op.drop_table("chunk")

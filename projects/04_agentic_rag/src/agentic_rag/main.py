@@ -28,6 +28,11 @@ from agentic_rag.core.body_limit import MESSAGE, BodySizeLimitMiddleware, BodyTo
 from agentic_rag.core.config import Settings, get_settings
 from agentic_rag.gateway.router import models_router
 from agentic_rag.gateway.router import router as gateway_router
+from agentic_rag.rag.embeddings import Embedder
+from agentic_rag.rag.resources import rag_resources
+from agentic_rag.rag.router import router as collections_router
+from agentic_rag.rag.router import search_router
+from agentic_rag.rag.stores import VectorStore
 from agentic_rag.ratelimit.dependencies import (
     RateLimit,
     RateLimitHeadersMiddleware,
@@ -77,7 +82,14 @@ def _routes() -> tuple[APIRouter, APIRouter]:
     api.include_router(session_router, dependencies=[signed, Depends(signed_in), default_limit])
     api.include_router(api_keys_router, dependencies=[signed, Depends(signed_in), default_limit])
     api.include_router(admin_router, dependencies=[signed, Depends(admin), default_limit])
-    for router in (users_router, conversations_router, usage_router, providers_router):
+    for router in (
+        users_router,
+        conversations_router,
+        collections_router,
+        search_router,
+        usage_router,
+        providers_router,
+    ):
         api.include_router(router, dependencies=[signed, default_limit])
     api.include_router(turn_router, dependencies=[signed, chat_limit])
 
@@ -92,17 +104,27 @@ async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(
-    settings: Settings | None = None, *, registry: ProviderRegistry | None = None
+    settings: Settings | None = None,
+    *,
+    registry: ProviderRegistry | None = None,
+    embedder: Embedder | None = None,
+    vector_store: VectorStore | None = None,
 ) -> FastAPI:
     """Build the app. Resources are opened in the lifespan, not at import.
 
-    ``registry`` replaces the providers built from settings (tests script a mock with it).
+    ``registry`` replaces the providers built from settings (tests script a mock with it);
+    ``embedder`` and ``vector_store`` replace the ones built from settings (tests share one
+    loaded MiniLM; the benchmark hands in a store it filled); the caller closes them.
     """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with core_resources(app, settings) as core, llm_resources(app, settings, registry):
+        async with (
+            core_resources(app, settings) as core,
+            llm_resources(app, settings, registry),
+            rag_resources(app, settings, db=core.db, embedder=embedder, vector_store=vector_store),
+        ):
             cache = core.cache
             app.state.rate_limiter = (
                 RedisRateLimiter(cache.client)

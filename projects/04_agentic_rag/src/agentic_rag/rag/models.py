@@ -22,7 +22,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    func,
+    literal_column,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from agentic_rag.core.database import Base
@@ -107,6 +110,12 @@ class Chunk(UUIDPrimaryKeyMixin, Base):
         CheckConstraint("token_count >= 0", name="token_count_not_negative"),
         Index("ix_chunk_owner_id_collection_id", "owner_id", "collection_id"),
         Index("ix_chunk_collection_id", "collection_id"),  # deleting a collection
+        # PostgreSQL keyword search (agentic_rag.rag.keyword); SQLite has an FTS5 table.
+        Index(
+            "ix_chunk_text_search",
+            func.to_tsvector(literal_column("'english'"), sql_text("text")),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
     )
 
     document_id: Mapped[uuid.UUID] = mapped_column(

@@ -1,0 +1,258 @@
+"""Qdrant through ``qdrant-client``: embedded (local mode, a folder) or a server (``url``).
+
+Every point carries ``owner_id``, ``collection_id`` and ``document_id`` in its payload;
+every search, fetch and delete sends a filter whose first condition is the owner.
+
+Local mode is qdrant-client's own pure-Python engine, not the Qdrant server: search is
+exact (brute force over the owner's points), payload indexes do nothing (so none are
+made there), the folder is locked by one process at a time, and the async client runs
+that work on the event loop. It suits development, tests and a few tens of thousands of
+chunks; a server (``QDRANT_URL``) gets keyword payload indexes, the owner's one marked as
+the tenant key so that Qdrant keeps each owner's points together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from qdrant_client import AsyncQdrantClient, models
+
+from agentic_rag.rag.stores.base import SearchFilters, VectorHit, VectorPoint, VectorStoreError
+
+_INDEXED_FIELDS = ("owner_id", "collection_id", "document_id")
+
+
+class QdrantStore:
+    """A :class:`~agentic_rag.rag.stores.base.VectorStore` on one Qdrant collection.
+
+    The client is opened on first use (or by :meth:`open`): an app that never searches
+    never takes the embedded folder's lock.
+    """
+
+    def __init__(
+        self,
+        *,
+        dimensions: int,
+        collection: str = "chunks",
+        path: str | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        if (path is None) == (url is None):
+            raise ValueError("give either path (embedded Qdrant) or url (a Qdrant server)")
+        self._dimensions = dimensions
+        self._collection = collection
+        self._path = path
+        self._url = url
+        self._api_key = api_key
+        self._client: AsyncQdrantClient | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def name(self) -> str:
+        return "qdrant"
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    @property
+    def embedded(self) -> bool:
+        return self._url is None
+
+    async def open(self) -> None:
+        await self._ready()
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._client is not None:
+                await self._client.close()
+                self._client = None
+
+    async def _ready(self) -> AsyncQdrantClient:
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                self._client = await self._connect()
+            return self._client
+
+    async def _connect(self) -> AsyncQdrantClient:
+        where = self._url or self._path
+        try:
+            if self._url is not None:
+                client = AsyncQdrantClient(
+                    url=self._url, api_key=self._api_key, check_compatibility=False
+                )
+            else:
+                client = AsyncQdrantClient(path=self._path)
+        except RuntimeError as exc:  # the embedded folder is locked by another process
+            raise VectorStoreError(f"cannot open Qdrant at {where}: {exc}") from exc
+        try:
+            await self._ensure_collection(client)
+        except VectorStoreError:
+            await client.close()
+            raise
+        except Exception as exc:
+            await client.close()
+            raise VectorStoreError(f"cannot use Qdrant at {where}: {exc}") from exc
+        return client
+
+    async def _ensure_collection(self, client: AsyncQdrantClient) -> None:
+        if await client.collection_exists(self._collection):
+            info = await client.get_collection(self._collection)
+            vectors = info.config.params.vectors
+            size = vectors.size if isinstance(vectors, models.VectorParams) else None
+            if size != self._dimensions:
+                raise VectorStoreError(
+                    f"Qdrant collection {self._collection!r} holds vectors of size {size}, "
+                    f"the embedder makes {self._dimensions}: vectors of two models never mix; "
+                    "set QDRANT_COLLECTION to another name (and re-ingest) or change the embedder"
+                )
+            return
+        await client.create_collection(
+            self._collection,
+            vectors_config=models.VectorParams(
+                size=self._dimensions, distance=models.Distance.COSINE
+            ),
+        )
+        if self.embedded:
+            return
+        for field in _INDEXED_FIELDS:
+            await client.create_payload_index(
+                self._collection,
+                field,
+                field_schema=models.KeywordIndexParams(
+                    type=models.KeywordIndexType.KEYWORD, is_tenant=field == "owner_id"
+                ),
+            )
+
+    async def upsert(self, points: Sequence[VectorPoint]) -> None:
+        if not points:
+            return
+        client = await self._ready()
+        structs = []
+        for point in points:
+            if len(point.vector) != self._dimensions:
+                raise ValueError(
+                    f"vector of size {len(point.vector)} for a store of {self._dimensions}"
+                )
+            structs.append(
+                models.PointStruct(
+                    id=str(point.id),
+                    vector=list(point.vector),
+                    payload={
+                        "owner_id": str(point.owner_id),
+                        "collection_id": str(point.collection_id),
+                        "document_id": str(point.document_id),
+                    },
+                )
+            )
+        await client.upsert(self._collection, points=structs, wait=True)
+
+    async def search(
+        self,
+        owner_id: uuid.UUID,
+        vector: Sequence[float],
+        *,
+        limit: int,
+        filters: SearchFilters | None = None,
+        with_vectors: bool = False,
+    ) -> list[VectorHit]:
+        if filters is not None and filters.matches_nothing:
+            return []
+        client = await self._ready()
+        response = await client.query_points(
+            self._collection,
+            query=list(vector),
+            query_filter=_owner_filter(owner_id, filters),
+            limit=limit,
+            with_payload=True,
+            with_vectors=with_vectors,
+        )
+        return [
+            VectorHit(
+                id=uuid.UUID(str(point.id)),
+                score=point.score,
+                collection_id=uuid.UUID(_payload(point.payload, "collection_id")),
+                document_id=uuid.UUID(_payload(point.payload, "document_id")),
+                vector=_plain_vector(point.vector) if with_vectors else None,
+            )
+            for point in response.points
+        ]
+
+    async def fetch_vectors(
+        self, owner_id: uuid.UUID, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[float]]:
+        if not ids:
+            return {}
+        client = await self._ready()
+        # A filtered scroll, not ``retrieve`` (which takes no filter): ids of another
+        # owner's points come back as nothing.
+        records, _ = await client.scroll(
+            self._collection,
+            scroll_filter=models.Filter(
+                must=[_match("owner_id", owner_id), models.HasIdCondition(has_id=_ids(ids))]
+            ),
+            limit=len(ids),
+            with_payload=False,
+            with_vectors=True,
+        )
+        return {uuid.UUID(str(record.id)): _plain_vector(record.vector) for record in records}
+
+    async def delete_document(self, owner_id: uuid.UUID, document_id: uuid.UUID) -> None:
+        await self._delete(
+            models.Filter(must=[_match("owner_id", owner_id), _match("document_id", document_id)])
+        )
+
+    async def delete_collection(self, owner_id: uuid.UUID, collection_id: uuid.UUID) -> None:
+        await self._delete(
+            models.Filter(
+                must=[_match("owner_id", owner_id), _match("collection_id", collection_id)]
+            )
+        )
+
+    async def _delete(self, selector: models.Filter) -> None:
+        client = await self._ready()
+        await client.delete(
+            self._collection, points_selector=models.FilterSelector(filter=selector), wait=True
+        )
+
+
+def _match(field: str, value: uuid.UUID) -> models.FieldCondition:
+    return models.FieldCondition(key=field, match=models.MatchValue(value=str(value)))
+
+
+def _match_any(field: str, values: frozenset[uuid.UUID]) -> models.FieldCondition:
+    return models.FieldCondition(
+        key=field, match=models.MatchAny(any=sorted(str(value) for value in values))
+    )
+
+
+def _ids(ids: Sequence[uuid.UUID]) -> list[models.ExtendedPointId]:
+    return [str(point_id) for point_id in ids]
+
+
+def _owner_filter(owner_id: uuid.UUID, filters: SearchFilters | None) -> models.Filter:
+    must: list[models.Condition] = [_match("owner_id", owner_id)]
+    if filters is not None and filters.collection_ids is not None:
+        must.append(_match_any("collection_id", filters.collection_ids))
+    if filters is not None and filters.document_ids is not None:
+        must.append(_match_any("document_id", filters.document_ids))
+    return models.Filter(must=must)
+
+
+def _payload(payload: dict[str, Any] | None, key: str) -> str:
+    value = (payload or {}).get(key)
+    if not isinstance(value, str):
+        raise VectorStoreError(f"a Qdrant point has no {key} in its payload")
+    return value
+
+
+def _plain_vector(vector: Any) -> list[float]:
+    if isinstance(vector, list) and all(isinstance(x, float | int) for x in vector):
+        return [float(x) for x in vector]
+    raise VectorStoreError("a Qdrant point came back without its (unnamed, dense) vector")
