@@ -298,7 +298,7 @@ def generate(
         return Completion("", "content_filter", input_tokens, 0)
     results = _tool_results(messages)
     calls: list[FakeToolCall] = []
-    if scripted is not None:
+    if scripted is not None and (tools.choice != "none" or scripted.text):
         text = scripted.text
         if tools.choice != "none":
             calls = [
