@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 
 from genai_shared.llm.base import LLMProvider
-from genai_shared.llm.errors import InvalidRequest, RateLimited
+from genai_shared.llm.errors import InvalidRequest, ProviderUnavailable, RateLimited
 from genai_shared.llm.providers.anthropic_provider import AnthropicProvider
 from genai_shared.llm.providers.openai_provider import OpenAIProvider
 from genai_shared.llm.settings import ProviderSettings
@@ -23,7 +24,9 @@ from genai_shared.llm.types import (
     ChatMessage,
     ChatRequest,
     ChatResponse,
+    StreamEvent,
     ToolCall,
+    ToolCallDelta,
     ToolChoice,
     ToolSpec,
 )
@@ -282,6 +285,28 @@ class TestReadBack:
         retried = await adapter.provider.complete(ask(adapter.model))
 
         assert named(retried.tool_calls) == expected(PARALLEL[0])
+
+
+class TestCutStreams:
+    async def test_a_stream_cut_inside_the_arguments_is_an_error(
+        self, adapter: Adapter, drain: Drain
+    ) -> None:
+        """No half-written call reaches the caller as if it were complete."""
+        request = ask(f"{adapter.model}@fault=truncate_after=4", headers=scripted(*PARALLEL))
+
+        result = await drain(adapter.provider.stream(request))
+
+        assert isinstance(result.error, ProviderUnavailable)
+        assert result.ends == []
+        assert result.tool_deltas
+
+
+def test_tool_call_delta_is_a_stream_event() -> None:
+    event = TypeAdapter(StreamEvent).validate_python(
+        {"type": "tool_call_delta", "index": 1, "arguments": '{"q'}
+    )
+
+    assert event == ToolCallDelta(index=1, arguments='{"q')
 
 
 class TestTwoStepLoop:
