@@ -1,4 +1,4 @@
-"""Project 03 fixtures. Every API test runs twice: on SQLite with the in-process cache and
+"""Project 04 fixtures. Every API test runs twice: on SQLite with the in-process cache and
 rate limiter, and (integration) on the real PostgreSQL with the real Redis.
 
 ``client`` is signed in as a default user (``user``); ``make_user`` signs up and logs in

@@ -18,7 +18,7 @@ from genai_shared.testing.contracts.streaming import SpyProvider, parse_sse, rea
 
 
 class _MeteredStreaming(streaming.StreamingFixtures):
-    """Project 03's app, and its ledger as the settlement check."""
+    """Project 04's app, and its ledger as the settlement check."""
 
     message_model = Message
     create_app = create_app
