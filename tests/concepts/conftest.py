@@ -338,10 +338,11 @@ def run_variant(
         os.close(read_end)
         status = 0
         try:
-            if quiet:
+            if quiet:  # both the file descriptors and pytest's capture objects
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 1)
                 os.dup2(devnull, 2)
+                sys.stdout = sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
             os.chdir(workdir)
             sys.dont_write_bytecode = True  # modules a variant writes must not leave stale .pyc
             failure = _run_span(base, item, span, solution)
