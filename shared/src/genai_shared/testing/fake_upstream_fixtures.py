@@ -11,6 +11,10 @@ Loaded by the genai_shared plugin, or explicitly with
     async def test_stream(drain: Drain) -> None:
         result = await drain(provider.stream(request))
         assert result.texts == ["Echo: ", "hi"] and result.error is None
+
+    async def test_agent(fake_upstream_script: RunningFakeUpstream) -> None:
+        fake_upstream_script.script_tool_calls(ScriptedToolCall("calculator", {"x": "2+2"}))
+        ...  # the next chat request, whoever makes it, gets that call
 """
 
 from __future__ import annotations
