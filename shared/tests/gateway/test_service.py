@@ -11,9 +11,10 @@ from genai_shared.gateway.schemas import ChatCompletionRequest
 from genai_shared.gateway.service import CallRecord, ChunkWriter, Gateway, replay_chunks
 from genai_shared.llm.errors import ProviderUnavailable, RateLimited
 from genai_shared.llm.http_errors import ProviderDown, ProviderRateLimited
-from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
+from genai_shared.llm.providers.mock_provider import MockProvider, MockScript, MockTurn
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.relay import OpenAIRelay
+from genai_shared.llm.types import ToolCall
 
 
 def _body(model: str, **extra) -> ChatCompletionRequest:
@@ -274,3 +275,31 @@ async def test_other_openai_format_upstreams_get_max_tokens(fake_upstream, fake_
     upstream = fake_upstream_requests[-1].body
     assert upstream["max_tokens"] == 7
     assert "max_completion_tokens" not in upstream
+
+
+async def test_a_streamed_tool_call_reaches_the_caller_as_openai_chunks():
+    """A translated stream (not relayed) carries the tool call's fragments in OpenAI's
+    chunk format, so the official SDK's stream assembles the same call."""
+    call = ToolCall(id="call_1", name="calculator", arguments='{"expression": "6 * 7"}')
+    mock = MockProvider(MockScript(turns=[MockTurn(tool_calls=[call])]))
+    registry = ProviderRegistry({"mock": mock})
+    gateway = Gateway(registry, {})
+    body = _body(
+        "mock/echo-1",
+        stream=True,
+        tools=[{"type": "function", "function": {"name": "calculator", "parameters": {}}}],
+    )
+    sent = _chunks([c async for c in await gateway.open_stream(body)])
+    fragments = [
+        tool_call
+        for chunk in sent
+        if isinstance(chunk, dict)
+        for tool_call in chunk["choices"][0]["delta"].get("tool_calls", [])
+    ]
+    assert fragments, "no tool-call chunk was sent"
+    assert fragments[0]["id"] == "call_1"
+    assert fragments[0]["function"]["name"] == "calculator"
+    assert "".join(f["function"]["arguments"] for f in fragments) == call.arguments
+    finishes = [c["choices"][0]["finish_reason"] for c in sent if isinstance(c, dict)]
+    assert "tool_calls" in finishes
+    assert sent[-1] == "[DONE]"

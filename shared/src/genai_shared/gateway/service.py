@@ -47,7 +47,14 @@ from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.relay import OpenAIRelay, RelayStream
 from genai_shared.llm.tokens import count_messages, count_text
-from genai_shared.llm.types import ChatRequest, ChatResponse, StreamEnd, TextDelta, Usage
+from genai_shared.llm.types import (
+    ChatRequest,
+    ChatResponse,
+    StreamEnd,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 
 
 def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
@@ -121,6 +128,15 @@ class ChunkWriter:
 
     def content(self, text: str) -> bytes:
         return self._choice({"content": text})
+
+    def tool_call(self, delta: ToolCallDelta) -> bytes:
+        """A fragment of a tool call, as OpenAI streams one (id and name in the first)."""
+        call: dict[str, Any] = {"index": delta.index, "function": {"arguments": delta.arguments}}
+        if delta.id is not None:
+            call["id"], call["type"] = delta.id, "function"
+        if delta.name is not None:
+            call["function"]["name"] = delta.name
+        return self._choice({"tool_calls": [call]})
 
     def finish(self, reason: str) -> bytes:
         return self._choice({}, finish=reason)
@@ -391,6 +407,8 @@ class Gateway:
                 if isinstance(event, TextDelta):
                     text.append(event.text)
                     yield writer.content(event.text)
+                elif isinstance(event, ToolCallDelta):
+                    yield writer.tool_call(event)
                 elif isinstance(event, StreamEnd):
                     ended = True
                     record.usage, record.finish_reason = event.usage, event.finish_reason

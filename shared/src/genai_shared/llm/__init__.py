@@ -27,6 +27,8 @@ from genai_shared.llm.types import (
     StreamEvent,
     TextDelta,
     ToolCall,
+    ToolCallDelta,
+    ToolChoice,
     ToolSpec,
     Usage,
 )
@@ -55,6 +57,8 @@ __all__ = [
     "Target",
     "TextDelta",
     "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
     "ToolSpec",
     "Usage",
     "cost_usd",

@@ -14,8 +14,9 @@ class LLMProvider(ABC):
     """A chat-completion backend.
 
     `request.model` is the provider's own model name (the registry strips the routing
-    prefix). `stream()` is an async generator: it yields `TextDelta`s and then exactly one
-    `StreamEnd`, raises a `ProviderError` on failure (also after deltas were yielded), and
+    prefix). `stream()` is an async generator: it yields `TextDelta`s and `ToolCallDelta`s
+    (in the order the provider sends them) and then exactly one `StreamEnd`, raises a
+    `ProviderError` on failure (also after deltas were yielded), and
     closes the upstream response in `finally`, so a consumer that stops early or is
     cancelled releases the connection; call `aclose()` on the generator when breaking out.
     """
