@@ -5,20 +5,25 @@ every search, fetch and delete sends a filter whose first condition is the owner
 
 Local mode is qdrant-client's own pure-Python engine, not the Qdrant server: search is
 exact (brute force over the owner's points), payload indexes do nothing (so none are
-made there), the folder is locked by one process at a time, and the async client runs
-that work on the event loop. It suits development, tests and a few tens of thousands of
-chunks; a server (``QDRANT_URL``) gets keyword payload indexes, the owner's one marked as
+made there), the folder is locked by one process at a time, and every point written is
+its own SQLite commit (tens of points a second on a plain disk; ``:memory:`` has none).
+Its "async" client runs all that synchronously on the event loop, so this store drives
+the synchronous local client from a worker thread instead, one call at a time. It suits
+development, tests and some tens of thousands of chunks. A server (``QDRANT_URL``) is
+driven by the real async client and gets keyword payload indexes, the owner's marked as
 the tenant key so that Qdrant keeps each owner's points together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from qdrant_client import AsyncQdrantClient, models
+import anyio.to_thread
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
 from agentic_rag.rag.stores.base import SearchFilters, VectorHit, VectorPoint, VectorStoreError
 
@@ -48,8 +53,11 @@ class QdrantStore:
         self._path = path
         self._url = url
         self._api_key = api_key
-        self._client: AsyncQdrantClient | None = None
-        self._lock = asyncio.Lock()
+        self._remote: AsyncQdrantClient | None = None
+        self._local: QdrantClient | None = None
+        self._open_lock = asyncio.Lock()
+        self._local_lock = asyncio.Lock()  # local mode is not safe for concurrent calls
+        self._opened = False
 
     @property
     def name(self) -> str:
@@ -67,54 +75,82 @@ class QdrantStore:
         await self._ready()
 
     async def close(self) -> None:
-        async with self._lock:
-            if self._client is not None:
-                await self._client.close()
-                self._client = None
+        async with self._open_lock:
+            self._opened = False
+            if self._remote is not None:
+                await self._remote.close()
+                self._remote = None
+            if self._local is not None:
+                local, self._local = self._local, None
+                async with self._local_lock:
+                    await anyio.to_thread.run_sync(local.close)
 
-    async def _ready(self) -> AsyncQdrantClient:
-        if self._client is not None:
-            return self._client
-        async with self._lock:
-            if self._client is None:
-                self._client = await self._connect()
-            return self._client
+    async def _ready(self) -> None:
+        if self._opened:
+            return
+        async with self._open_lock:
+            if not self._opened:
+                await self._connect()
+                self._opened = True
 
-    async def _connect(self) -> AsyncQdrantClient:
+    async def _call(self, method: str, /, **kwargs: Any) -> Any:
+        await self._ready()
+        return await self._invoke(method, **kwargs)
+
+    async def _invoke(self, method: str, /, **kwargs: Any) -> Any:
+        """Call one client method: awaited on a server, in a worker thread locally."""
+        if self._remote is not None:
+            return await getattr(self._remote, method)(**kwargs)
+        async with self._local_lock:
+            local = self._local
+            if local is None:
+                raise VectorStoreError("the Qdrant store is closed")
+            call = functools.partial(getattr(local, method), **kwargs)
+            return await anyio.to_thread.run_sync(call)
+
+    async def _connect(self) -> None:
         where = self._url or self._path
         try:
             if self._url is not None:
-                client = AsyncQdrantClient(
+                self._remote = AsyncQdrantClient(
                     url=self._url, api_key=self._api_key, check_compatibility=False
                 )
             else:
-                client = AsyncQdrantClient(path=self._path)
+                # Loading a folder unpickles every point: not on the event loop either.
+                self._local = await anyio.to_thread.run_sync(
+                    functools.partial(QdrantClient, path=self._path)
+                )
         except RuntimeError as exc:  # the embedded folder is locked by another process
             raise VectorStoreError(f"cannot open Qdrant at {where}: {exc}") from exc
         try:
-            await self._ensure_collection(client)
-        except VectorStoreError:
-            await client.close()
-            raise
+            await self._ensure_collection()
         except Exception as exc:
-            await client.close()
+            remote, local = self._remote, self._local
+            self._remote = self._local = None
+            if remote is not None:
+                await remote.close()
+            if local is not None:
+                await anyio.to_thread.run_sync(local.close)
+            if isinstance(exc, VectorStoreError):
+                raise
             raise VectorStoreError(f"cannot use Qdrant at {where}: {exc}") from exc
-        return client
 
-    async def _ensure_collection(self, client: AsyncQdrantClient) -> None:
-        if await client.collection_exists(self._collection):
-            info = await client.get_collection(self._collection)
+    async def _ensure_collection(self) -> None:
+        name = self._collection
+        if await self._invoke("collection_exists", collection_name=name):
+            info = await self._invoke("get_collection", collection_name=name)
             vectors = info.config.params.vectors
             size = vectors.size if isinstance(vectors, models.VectorParams) else None
             if size != self._dimensions:
                 raise VectorStoreError(
-                    f"Qdrant collection {self._collection!r} holds vectors of size {size}, "
+                    f"Qdrant collection {name!r} holds vectors of size {size}, "
                     f"the embedder makes {self._dimensions}: vectors of two models never mix; "
                     "set QDRANT_COLLECTION to another name (and re-ingest) or change the embedder"
                 )
             return
-        await client.create_collection(
-            self._collection,
+        await self._invoke(
+            "create_collection",
+            collection_name=name,
             vectors_config=models.VectorParams(
                 size=self._dimensions, distance=models.Distance.COSINE
             ),
@@ -122,9 +158,10 @@ class QdrantStore:
         if self.embedded:
             return
         for field in _INDEXED_FIELDS:
-            await client.create_payload_index(
-                self._collection,
-                field,
+            await self._invoke(
+                "create_payload_index",
+                collection_name=name,
+                field_name=field,
                 field_schema=models.KeywordIndexParams(
                     type=models.KeywordIndexType.KEYWORD, is_tenant=field == "owner_id"
                 ),
@@ -133,7 +170,6 @@ class QdrantStore:
     async def upsert(self, points: Sequence[VectorPoint]) -> None:
         if not points:
             return
-        client = await self._ready()
         structs = []
         for point in points:
             if len(point.vector) != self._dimensions:
@@ -151,7 +187,7 @@ class QdrantStore:
                     },
                 )
             )
-        await client.upsert(self._collection, points=structs, wait=True)
+        await self._call("upsert", collection_name=self._collection, points=structs, wait=True)
 
     async def search(
         self,
@@ -164,9 +200,9 @@ class QdrantStore:
     ) -> list[VectorHit]:
         if filters is not None and filters.matches_nothing:
             return []
-        client = await self._ready()
-        response = await client.query_points(
-            self._collection,
+        response = await self._call(
+            "query_points",
+            collection_name=self._collection,
             query=list(vector),
             query_filter=_owner_filter(owner_id, filters),
             limit=limit,
@@ -189,11 +225,11 @@ class QdrantStore:
     ) -> dict[uuid.UUID, list[float]]:
         if not ids:
             return {}
-        client = await self._ready()
         # A filtered scroll, not ``retrieve`` (which takes no filter): ids of another
         # owner's points come back as nothing.
-        records, _ = await client.scroll(
-            self._collection,
+        records, _ = await self._call(
+            "scroll",
+            collection_name=self._collection,
             scroll_filter=models.Filter(
                 must=[_match("owner_id", owner_id), models.HasIdCondition(has_id=_ids(ids))]
             ),
@@ -216,9 +252,11 @@ class QdrantStore:
         )
 
     async def _delete(self, selector: models.Filter) -> None:
-        client = await self._ready()
-        await client.delete(
-            self._collection, points_selector=models.FilterSelector(filter=selector), wait=True
+        await self._call(
+            "delete",
+            collection_name=self._collection,
+            points_selector=models.FilterSelector(filter=selector),
+            wait=True,
         )
 
 
