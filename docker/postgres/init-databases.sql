@@ -3,3 +3,4 @@
 CREATE DATABASE chat_api_with_db;
 CREATE DATABASE multi_provider_chat;
 CREATE DATABASE secure_chat_api;
+CREATE DATABASE agentic_rag;

@@ -90,13 +90,15 @@ def test_compose_publishes_ports_on_loopback_only():
 
 
 def test_each_project_has_its_own_database():
+    """One database per project; a project's services (its app and its worker) share it."""
     services = _compose_config()["services"]
-    urls = {
-        name: service["environment"]["DATABASE_URL"]
-        for name, service in services.items()
-        if "build" in service
-    }
-    names = {url.rsplit("/", 1)[1] for url in urls.values()}
+    urls: dict[str, set[str]] = {}
+    for service in services.values():
+        if "build" in service:
+            project = service["build"]["dockerfile"]
+            urls.setdefault(project, set()).add(service["environment"]["DATABASE_URL"])
+    assert all(len(found) == 1 for found in urls.values()), f"a project's services differ: {urls}"
+    names = {next(iter(found)).rsplit("/", 1)[1] for found in urls.values()}
     assert len(names) == len(urls), f"projects share a database: {urls}"
     init = (REPO / "docker" / "postgres" / "init-databases.sql").read_text()
     for name in names:
