@@ -17,6 +17,7 @@ from genai_shared.chat.schemas import (
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
 from genai_shared.llm import http_errors as llm_errors
 from genai_shared.llm.dependencies import RegistryDep
+from genai_shared.users.exceptions import UserNotFound
 from genai_shared.web.dependencies import DatabaseDep, SessionDep
 from genai_shared.web.errors import error_responses
 from multi_provider_chat.chat import service
@@ -25,7 +26,6 @@ from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message
 from multi_provider_chat.chat.schemas import ConversationCreate
 from multi_provider_chat.core.config import SettingsDep
-from multi_provider_chat.users.exceptions import UserNotFound
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 

@@ -46,13 +46,13 @@ from genai_shared.llm.http_errors import check_max_tokens, to_app_error
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.turn_stream import stream_turn
 from genai_shared.llm.types import ChatRequest, StreamEvent
+from genai_shared.users.exceptions import UserNotFound
 from genai_shared.web.sse import EventStreamResponse
 from multi_provider_chat.chat.exceptions import ConversationNotFound
 from multi_provider_chat.chat.models import Conversation, Message
 from multi_provider_chat.chat.schemas import ConversationCreate
 from multi_provider_chat.core.config import Settings
 from multi_provider_chat.users import service as users_service
-from multi_provider_chat.users.exceptions import UserNotFound
 
 logger = logging.getLogger(__name__)
 _conversations = ConversationStore(Conversation, Message)
