@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,7 +183,7 @@ class Turn:
         self,
         *,
         message_id: uuid.UUID | None = None,
-        response: Any = None,
+        response: Callable[[Message], idempotency.StoredResponse] | None = None,
     ) -> Message:
         """Store the reply as the record says it ended and settle the call, in one
         transaction; ``response(message)`` is what an ``Idempotency-Key`` keeps."""
