@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript, MockTurn
 from genai_shared.llm.types import ToolCall
@@ -50,12 +49,14 @@ async def test_answers_from_search_and_calculator(
     assert [call["name"] for call in first] == ["search_documents", "calculator"]
     assert all(call["status"] == "ok" for call in first)
     assert json.loads(first[1]["content"])["result"] == 122
-    assert "40 desks" in body["answer"] and "122" in body["answer"]
+    assert "40 desks" in body["answer"]
+    assert "122" in body["answer"]
     assert body["citations"], body["answer"]
     citation = body["citations"][0]
     assert citation["document_id"] == str(document.id)
     assert citation["title"] == "Office handbook"
-    assert citation["page"] == 1 and citation["char_start"] == 0
+    assert citation["page"] == 1
+    assert citation["char_start"] == 0
     assert f"[{citation['marker']}]" in body["answer"]
 
 
@@ -73,10 +74,12 @@ async def test_tool_messages_are_stored_in_order_and_listed(
     run = await client.get(f"/api/v1/agent-runs/{response.json()['run_id']}")
     assert run.status_code == 200
     detail = run.json()
-    assert detail["stop_reason"] == "answer" and detail["steps"] == 2
+    assert detail["stop_reason"] == "answer"
+    assert detail["steps"] == 2
     assert detail["tool_calls"] == 1
     [execution] = detail["executions"]
-    assert execution["tool"] == "calculator" and execution["status"] == "ok"
+    assert execution["tool"] == "calculator"
+    assert execution["status"] == "ok"
     assert execution["message_id"] is not None
     del listed
 
@@ -93,10 +96,12 @@ async def test_streams_the_run_as_events(
     events = sse_events(response.text)
     names = [name for name, _ in events]
     assert names[:3] == ["step", "tool_call", "tool_result"]
-    assert names[3] == "step" and names[-1] == "done"
+    assert names[3] == "step"
+    assert names[-1] == "done"
     assert "delta" in names[3:]
     done = events[-1][1]
-    assert done["stop_reason"] == "answer" and done["steps"] == 2
+    assert done["stop_reason"] == "answer"
+    assert done["steps"] == 2
     text = "".join(data["text"] for name, data in events if name == "delta" and data["step"] == 2)
     assert "42" in text
 
@@ -111,7 +116,8 @@ async def test_scripted_turns_and_the_next_turn_replays_the_history(
     first = await ask(conversation["id"], "two to the tenth?")
     second = await ask(conversation["id"], "and now?")
 
-    assert first.status_code == 201 and second.status_code == 201, second.text
+    assert first.status_code == 201, first.text
+    assert second.status_code == 201, second.text
     seen: list[Any] = []
     original = mock.complete
 
@@ -126,8 +132,11 @@ async def test_scripted_turns_and_the_next_turn_replays_the_history(
     roles = [m.role for m in history]
     assert roles[0] == "system"
     assistant = next(m for m in history if m.tool_calls)
-    assert assistant.tool_calls[0].id == "call_1" and assistant.content == "Let me compute."
+    assert assistant.tool_calls[0].id == "call_1"
+    assert assistant.content == "Let me compute."
     result = history[history.index(assistant) + 1]
-    assert result.role == "tool" and result.tool_call_id == "call_1"
+    assert result.role == "tool"
+    assert result.tool_call_id == "call_1"
     assert json.loads(result.content)["result"] == 1024
-    assert history[-1].role == "user" and history[-1].content == "once more"
+    assert history[-1].role == "user"
+    assert history[-1].content == "once more"

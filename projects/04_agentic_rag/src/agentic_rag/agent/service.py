@@ -516,9 +516,11 @@ class AgentRunner:
 
     async def _run_tools(self, step: _Step, calls: list[ToolCall]) -> AsyncIterator[AgentEvent]:
         """Run the step's calls within the caps; a call over a cap is answered as skipped
-        (every call must have a result for the history to replay) and stops the run."""
+        (every call must have a result for the history to replay) and stops the run. At
+        the last step nothing runs: no model call is left to read the results."""
         results: list[ToolResult | None] = [None] * len(calls)
         to_run: list[int] = []
+        last_step = step.number >= self.caps.max_steps
         for index, call in enumerate(calls):
             yield AgentEvent(
                 "tool_call",
@@ -530,7 +532,10 @@ class AgentRunner:
                 },
             )
             key = f"{call.name}\x00{_canonical(call.arguments)}"
-            if self.calls_seen[key] >= self.caps.max_identical_calls:
+            if last_step:
+                results[index] = _skipped(call, "the turn's limit of steps was reached")
+                self._stop(StopReason.MAX_STEPS)
+            elif self.calls_seen[key] >= self.caps.max_identical_calls:
                 results[index] = _skipped(call, "the same call was already made in this turn")
                 self._stop(StopReason.REPEATED_CALL)
             elif self.tool_calls_run >= self.caps.max_tool_calls:
