@@ -165,6 +165,9 @@ migrate-04: install ## Apply project 04's migrations (DATABASE_URL, default SQLi
 run-04: migrate-04 ## Serve project 04 (ingestion runs in-process without REDIS_URL)
 	$(UV) run --frozen --package $(PACKAGE_04) $(PACKAGE_04)
 
+worker-04: migrate-04 ## Project 04's ingestion worker (needs REDIS_URL, and QDRANT_URL or pgvector)
+	$(UV) run --frozen --package $(PACKAGE_04) agentic-rag-worker
+
 test-04: install ## Test project 04 alone
 	$(PYTEST) $(PROJECT_04)
 
