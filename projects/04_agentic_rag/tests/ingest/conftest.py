@@ -247,10 +247,13 @@ def ingest_api(
     tmp_path: Path,
 ) -> IngestApiFactory:
     """``async with ingest_api(loopback=..., **settings) as api:`` an app of the test's own;
-    ``loopback=True`` lets URL imports reach the test server on 127.0.0.1."""
+    ``loopback=True`` lets URL imports reach the test server on 127.0.0.1; ``worker=False``
+    leaves a Redis queue to workers the test starts itself."""
 
     @asynccontextmanager
-    async def open_api(loopback: bool = False, **overrides: Any) -> AsyncIterator[IngestApi]:
+    async def open_api(
+        loopback: bool = False, worker: bool = True, **overrides: Any
+    ) -> AsyncIterator[IngestApi]:
         values = {
             **await support.backend_settings(backend, request),
             "qdrant_path": str(tmp_path / "qdrant"),
@@ -262,10 +265,12 @@ def ingest_api(
         policy = loopback_policy(settings) if loopback else None
         app = with_documents_api(create_app(settings), settings, embedder=embedder, policy=policy)
         async with support.serve_with_tables(app, Base.metadata) as client:
-            worker = (
-                in_process_worker(app, settings) if settings.redis_url else contextlib.nullcontext()
+            consumer = (
+                in_process_worker(app, settings)
+                if settings.redis_url and worker
+                else contextlib.nullcontext()
             )
-            async with worker:
+            async with consumer:
                 api = IngestApi(app=app, client=client, settings=settings, headers={})
                 api.headers = await api.sign_up("owner@example.com")
                 yield api

@@ -294,7 +294,9 @@ class IngestRuntime:
 
 
 @dataclass(frozen=True, slots=True)
-class _Claim:
+class Claim:
+    """A run's hold on a document: what it works on, and its attempt number (its fence)."""
+
     document_id: uuid.UUID
     owner_id: uuid.UUID
     collection_id: uuid.UUID
@@ -323,15 +325,22 @@ async def ingest_document(*, runtime: IngestRuntime, document_id: uuid.UUID) -> 
 
 
 async def _claim_and_run(runtime: IngestRuntime, document_id: uuid.UUID) -> None:
-    claim = await _claim(runtime, document_id)
-    if claim is None:
-        return
+    claim = await claim_document(runtime=runtime, document_id=document_id)
+    if claim is not None:
+        await process_claimed(runtime=runtime, claim=claim)
+
+
+async def process_claimed(*, runtime: IngestRuntime, claim: Claim) -> None:
+    """Everything after the claim: parse, chunk, embed, store, ``ready``; or ``failed``.
+
+    Stops quietly if the document is taken back from it meanwhile.
+    """
     heartbeat = asyncio.create_task(_heartbeat(runtime, claim), name="ingest-heartbeat")
     try:
         async with runtime.same_content(claim.owner_id, claim.content_hash):
             await _run(runtime, claim)
     except LeaseLost:
-        logger.warning("document %s was taken back from this run; stopping", document_id)
+        logger.warning("document %s was taken back from this run; stopping", claim.document_id)
     except Exception as exc:
         await _fail_run(runtime, claim, exc)
     finally:
@@ -340,8 +349,12 @@ async def _claim_and_run(runtime: IngestRuntime, document_id: uuid.UUID) -> None
             await heartbeat
 
 
-async def _claim(runtime: IngestRuntime, document_id: uuid.UUID) -> _Claim | None:
-    """``queued`` -> ``processing``, one more attempt, a fresh lease; None if not queued."""
+async def claim_document(*, runtime: IngestRuntime, document_id: uuid.UUID) -> Claim | None:
+    """A run's first step: ``queued`` -> ``processing``, one more attempt, a fresh lease.
+
+    None if the document is not ``queued`` (another run has it, or it is settled). A
+    worker that dies after this leaves the document ``processing`` until its lease ends.
+    """
     now = utcnow()
     async with runtime.db.transaction() as session:
         claimed = await session.execute(
@@ -381,7 +394,7 @@ async def _claim(runtime: IngestRuntime, document_id: uuid.UUID) -> _Claim | Non
             )
             return None
         document, job = row
-    return _Claim(
+    return Claim(
         document_id=document.id,
         owner_id=document.owner_id,
         collection_id=document.collection_id,
@@ -401,7 +414,7 @@ def _rowcount(result: Any) -> int:
 async def _fenced_update(
     session: AsyncSession,
     runtime: IngestRuntime,
-    claim: _Claim,
+    claim: Claim,
     *,
     document: dict[str, Any] | None = None,
     job: dict[str, Any] | None = None,
@@ -431,7 +444,7 @@ async def _fenced_update(
     )
 
 
-async def _heartbeat(runtime: IngestRuntime, claim: _Claim) -> None:
+async def _heartbeat(runtime: IngestRuntime, claim: Claim) -> None:
     """Keep the lease while the run works (a long parse, a slow embedding batch)."""
     interval = runtime.settings.ingest_lease_seconds / 3
     while True:
@@ -445,7 +458,7 @@ async def _heartbeat(runtime: IngestRuntime, claim: _Claim) -> None:
             logger.warning("ingest heartbeat of %s failed: %s", claim.document_id, exc)
 
 
-async def _run(runtime: IngestRuntime, claim: _Claim) -> None:
+async def _run(runtime: IngestRuntime, claim: Claim) -> None:
     if await _reuse_twin(runtime, claim):
         return
     chunks = await _parse_and_chunk(runtime, claim)
@@ -458,7 +471,7 @@ async def _run(runtime: IngestRuntime, claim: _Claim) -> None:
 
 
 async def _finish(
-    session: AsyncSession, runtime: IngestRuntime, claim: _Claim, *, chunks: int
+    session: AsyncSession, runtime: IngestRuntime, claim: Claim, *, chunks: int
 ) -> Document:
     """Mark the document ready, first thing in the transaction that stores its chunks.
 
@@ -487,7 +500,7 @@ async def _finish(
     return document
 
 
-async def _parse_and_chunk(runtime: IngestRuntime, claim: _Claim) -> list[Chunk]:
+async def _parse_and_chunk(runtime: IngestRuntime, claim: Claim) -> list[Chunk]:
     settings = runtime.settings
     parsed = await anyio.to_thread.run_sync(
         lambda: parse_document(
@@ -511,7 +524,7 @@ async def _parse_and_chunk(runtime: IngestRuntime, claim: _Claim) -> list[Chunk]
     return chunks
 
 
-async def _embed(runtime: IngestRuntime, claim: _Claim, chunks: Sequence[Chunk]) -> list[Vector]:
+async def _embed(runtime: IngestRuntime, claim: Claim, chunks: Sequence[Chunk]) -> list[Vector]:
     """Embed in batches; after each, record the progress (and so renew the lease)."""
     size = runtime.settings.ingest_embed_batch_size
     delay = runtime.settings.ingest_embed_delay_seconds
@@ -526,7 +539,7 @@ async def _embed(runtime: IngestRuntime, claim: _Claim, chunks: Sequence[Chunk])
     return vectors
 
 
-async def _reuse_twin(runtime: IngestRuntime, claim: _Claim) -> bool:
+async def _reuse_twin(runtime: IngestRuntime, claim: Claim) -> bool:
     """Copy the chunks and vectors of a ready document of the same owner with the same
     bytes, if there is one; False when there is none or its vectors are gone."""
     async with runtime.db.transaction() as session:
@@ -578,7 +591,7 @@ def failure_reason(exc: BaseException) -> str:
     return reason[:MAX_REASON_CHARS]
 
 
-async def _fail_run(runtime: IngestRuntime, claim: _Claim, exc: Exception) -> None:
+async def _fail_run(runtime: IngestRuntime, claim: Claim, exc: Exception) -> None:
     expected = isinstance(exc, ParseError | TooManyChunks)
     if expected:
         logger.info("document %s failed: %s", claim.document_id, exc)
@@ -686,8 +699,8 @@ async def _take_back(
     values: dict[str, Any] = {"status": new_status.value, "updated_at": now}
     if give_up:
         values["failure_reason"] = (
-            f"ingestion stopped {attempts} times before finishing (its worker died or "
-            "hung); the document was given up"
+            f"ingestion was interrupted {attempts} time(s) without finishing (its worker "
+            "died or hung); the document was given up"
         )
     async with db.transaction() as session:
         result = await session.execute(

@@ -21,6 +21,7 @@ import signal
 import anyio.to_thread
 from taskiq.receiver import Receiver
 
+import agentic_rag.users.models  # noqa: F401 - the table every row's owner_id points to
 from agentic_rag.core.config import Settings, get_settings
 from agentic_rag.ingest.service import IngestRuntime, running_queue
 from agentic_rag.rag import keyword
