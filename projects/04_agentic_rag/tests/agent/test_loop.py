@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from agentic_rag.chat.models import Message
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript, MockTurn
 from genai_shared.llm.types import ToolCall
 
@@ -60,28 +63,42 @@ async def test_answers_from_search_and_calculator(
     assert f"[{citation['marker']}]" in body["answer"]
 
 
-async def test_tool_messages_are_stored_in_order_and_listed(
-    client: httpx.AsyncClient, make_conversation: Any, ask: Ask
+async def test_the_exchange_is_stored_as_messages_in_order(
+    app: Any, client: httpx.AsyncClient, make_conversation: Any, ask: Ask
 ) -> None:
     conversation = await make_conversation()
 
     response = await ask(conversation["id"], "what is 6 * 7")
 
     assert response.status_code == 201, response.text
-    listed = await client.get(f"/api/v1/conversations/{conversation['id']}/messages")
-    # The shared message list knows three roles: until project 04 lists its own schema
-    # (agent.schemas.AgentMessagePublic), read the rows through the run instead.
-    run = await client.get(f"/api/v1/agent-runs/{response.json()['run_id']}")
+    body = response.json()
+    async with app.state.db.transaction() as session:
+        rows = list(
+            await session.scalars(
+                select(Message)
+                .where(Message.conversation_id == uuid.UUID(conversation["id"]))
+                .order_by(Message.created_at)
+            )
+        )
+    assert [row.role for row in rows] == ["user", "assistant", "tool", "assistant"]
+    user_row, asks, result, answer = rows
+    assert user_row.id == uuid.UUID(body["user_message"]["id"])
+    [call] = asks.tool_calls or []
+    assert call["name"] == "calculator"
+    assert result.tool_call_id == call["id"]
+    assert json.loads(result.content)["result"] == 42
+    assert answer.id == uuid.UUID(body["answer_message_id"])
+    assert answer.tool_calls is None
+    assert "42" in answer.content
+    run = await client.get(f"/api/v1/agent-runs/{body['run_id']}")
     assert run.status_code == 200
     detail = run.json()
     assert detail["stop_reason"] == "answer"
-    assert detail["steps"] == 2
-    assert detail["tool_calls"] == 1
+    assert (detail["steps"], detail["tool_calls"]) == (2, 1)
     [execution] = detail["executions"]
-    assert execution["tool"] == "calculator"
-    assert execution["status"] == "ok"
-    assert execution["message_id"] is not None
-    del listed
+    assert (execution["tool"], execution["status"]) == ("calculator", "ok")
+    assert execution["message_id"] == str(result.id)
+    assert execution["tool_call_id"] == call["id"]
 
 
 async def test_streams_the_run_as_events(
