@@ -31,8 +31,7 @@ from agentic_rag.ingest.dependencies import fetch_policy
 from agentic_rag.ingest.fetch import FetchPolicy
 from agentic_rag.ingest.resources import ingest_resources
 from agentic_rag.ingest.router import router as documents_router
-from agentic_rag.ingest.service import IngestRuntime
-from agentic_rag.ingest.service import fetch_policy as policy_from_settings
+from agentic_rag.ingest.service import IngestRuntime, build_fetch_policy
 from agentic_rag.ingest.worker import consume
 from agentic_rag.main import create_app
 from agentic_rag.rag.chunking import Chunker
@@ -280,7 +279,7 @@ def ingest_api(
 
 def loopback_policy(settings: Settings) -> FetchPolicy:
     """The app's fetch policy with loopback allowed: for the test server only."""
-    base = policy_from_settings(settings)
+    base = build_fetch_policy(settings)
     return FetchPolicy(
         max_bytes=base.max_bytes,
         timeout_seconds=base.timeout_seconds,

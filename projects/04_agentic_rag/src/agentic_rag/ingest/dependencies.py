@@ -39,7 +39,7 @@ async def ingest_queue(request: Request) -> IngestQueue:
 
 async def fetch_policy(settings: SettingsDep) -> FetchPolicy:
     """How URL imports are fetched (tests override it to reach a server on 127.0.0.1)."""
-    return service.fetch_policy(settings)
+    return service.build_fetch_policy(settings)
 
 
 IngestQueueDep = Annotated[IngestQueue, Depends(ingest_queue)]

@@ -36,6 +36,4 @@ class IngestJob(TimestampMixin, Base):
     content: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     charset: Mapped[str | None] = mapped_column(String(40), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), default=None
-    )
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

@@ -101,7 +101,7 @@ class LeaseLost(Exception):
 # --- the request side -----------------------------------------------------------------------
 
 
-def fetch_policy(settings: IngestSettings) -> FetchPolicy:
+def build_fetch_policy(settings: IngestSettings) -> FetchPolicy:
     """How URL imports are fetched. ``allow_loopback`` stays off: tests build their own."""
     return FetchPolicy(
         max_bytes=settings.ingest_max_upload_bytes,
