@@ -77,6 +77,10 @@ bench-gateway: install ## Gateway overhead: direct vs through project 02 (loopba
 bench-auth: install ## Project 03 rejects SQL-injection credentials as fast as junk ones
 	$(UV) run --frozen python benchmarks/auth_rejection.py $(BENCH_AUTH_ARGS)
 
+.PHONY: eval-rag
+eval-rag: install ## Project 04 retrieval quality per mode (recall@5, nDCG@10); EVAL_ARGS="--slice 24"
+	$(UV) run --frozen python $(PROJECT_04)/eval/evaluate.py $(EVAL_ARGS)
+
 check-topic: install ## One topic's code and checks; yours: make check-topic T=12 SOLUTION=my.py [EX=2]
 	@test -n "$(T)" || { echo "usage: make check-topic T=03 [SOLUTION=path/to/solution.py [EX=2]]"; exit 2; }
 	@if [ -z "$(SOLUTION)" ]; then \

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 EVAL_DIR = Path(__file__).resolve().parent
 CORPUS_DIR = EVAL_DIR / "corpus"
@@ -50,7 +51,7 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def build(revision: str, *, force: bool) -> dict[str, object]:
+def build(revision: str, *, force: bool) -> dict[str, Any]:
     if MANIFEST.exists() and not force:
         raise SystemExit(f"{MANIFEST} exists: the snapshot is frozen (use --force to rebuild)")
     commit = _git("rev-parse", "--verify", f"{revision}^{{commit}}").decode().strip()
@@ -65,7 +66,7 @@ def build(revision: str, *, force: bool) -> dict[str, object]:
         data = _git("show", f"{commit}:{SOURCE_DIR}/{name}")
         (CORPUS_DIR / name).write_bytes(data)
         files.append({"file": name, "bytes": len(data), "sha256": sha256(data)})
-    manifest: dict[str, object] = {"source": SOURCE_DIR, "commit": commit, "files": files}
+    manifest = {"source": SOURCE_DIR, "commit": commit, "files": files}
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
@@ -97,7 +98,7 @@ def main() -> None:
         print("\n".join(problems) or "snapshot intact")
         sys.exit(1 if problems else 0)
     manifest = build(args.revision, force=args.force)
-    print(f"copied {len(manifest['files'])} files from {manifest['commit']}")  # type: ignore[arg-type]
+    print(f"copied {len(manifest['files'])} files from {manifest['commit']}")
 
 
 if __name__ == "__main__":

@@ -27,8 +27,46 @@ from rag_eval.labels import (
 
 _WORD = re.compile(r"[a-z0-9]+")
 _COMMON = frozenset(
-    "a an and are as at be by can do does for from how i in is it my of on or should so"
-    " than that the this to what when where which who why with you your".split()
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "my",
+        "of",
+        "on",
+        "or",
+        "should",
+        "so",
+        "than",
+        "that",
+        "the",
+        "this",
+        "to",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+        "you",
+        "your",
+    }
 )
 COPY_THRESHOLD = 0.85
 

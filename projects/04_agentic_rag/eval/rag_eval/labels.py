@@ -82,10 +82,7 @@ class Question:
 
 def read_corpus(directory: Path = CORPUS_DIR) -> dict[str, str]:
     """File name -> text, read exactly as the ingestion's Markdown parser would see it."""
-    return {
-        path.name: path.read_bytes().decode("utf-8")
-        for path in sorted(directory.glob("*.md"))
-    }
+    return {path.name: path.read_bytes().decode("utf-8") for path in sorted(directory.glob("*.md"))}
 
 
 def occurrences(text: str, passage: str) -> list[int]:
