@@ -316,12 +316,13 @@ class AgentRunner:
         self._first_max_tokens: int | None = None
         self._pending: _Pending | None = None
         self._clock: datetime = user_message.created_at
+        self._tools_text = json.dumps([spec.model_dump() for spec in specs]) if specs else ""
 
     # -- budget -------------------------------------------------------------------------------
 
     def _prompt_tokens(self) -> int:
-        specs = json.dumps([spec.model_dump() for spec in self.specs]) if self.specs else ""
-        return count_messages(self.messages) + (count_text(specs) if specs else 0)
+        tools = count_text(self._tools_text) if self._tools_text else 0
+        return count_messages(self.messages) + tools
 
     def _step_max_tokens(self) -> int | None:
         """The next call's max_tokens within the run's token cap; None: the cap is reached."""
@@ -332,9 +333,8 @@ class AgentRunner:
 
     async def _reserve(self, session: AsyncSession, max_tokens: int) -> Meter:
         estimate = [*self.messages]
-        if self.specs:
-            tools_text = json.dumps([spec.model_dump() for spec in self.specs])
-            estimate.append(ChatMessage(role="system", content=tools_text))
+        if self._tools_text:  # the tool definitions are prompt tokens too
+            estimate.append(ChatMessage(role="system", content=self._tools_text))
         reservation = await usage_service.reserve(
             session=session,
             user_id=self.principal.user_id,
@@ -443,7 +443,6 @@ class AgentRunner:
             temperature=self.temperature,
             tools=self.specs or None,
             tool_choice=("none" if last else "auto") if self.specs else None,
-            extra_headers={"X-Agent-Run": str(self.run_id)},
         )
 
     async def _call_model(self, step: _Step, reply: _Reply) -> AsyncIterator[AgentEvent]:
@@ -511,7 +510,9 @@ class AgentRunner:
             record.provider_request_id = end.request_id
             reply.tool_calls = list(end.tool_calls)
         elif reply.error is None and not reply.timed_out:
-            reply.error = ProviderUnavailable("the stream ended without its end", provider="?")
+            reply.error = ProviderUnavailable(
+                "the stream ended without its end", provider=record.provider or "unknown"
+            )
             record.failed(reply.error)
 
     async def _run_tools(self, step: _Step, calls: list[ToolCall]) -> AsyncIterator[AgentEvent]:
