@@ -148,9 +148,7 @@ MakeCollection = Callable[..., Awaitable[Json]]
 @pytest.fixture
 def make_collection(client: httpx.AsyncClient) -> MakeCollection:
     async def make(name: str = "Notes", *, headers: dict[str, str] | None = None) -> Json:
-        response = await client.post(
-            "/api/v1/collections", json={"name": name}, headers=headers
-        )
+        response = await client.post("/api/v1/collections", json={"name": name}, headers=headers)
         assert response.status_code == 201, response.text
         return dict(response.json())
 
