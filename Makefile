@@ -10,7 +10,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP ?= True
 export UV_PYTHON_DOWNLOADS ?= never
 
 # The main job: the most advanced project in the repo.
-MAIN := 03
+MAIN := 04
 
 PROJECT_01 := projects/01_chat_api_with_db
 PACKAGE_01 := chat-api-with-db

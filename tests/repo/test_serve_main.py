@@ -17,7 +17,14 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MAIN_PROJECT = REPO / "projects" / "03_secure_chat_api"
+MAIN_PROJECT = REPO / "projects" / "04_agentic_rag"
+NOTES = """# Cluster sizing notes
+
+## Shards
+
+Each search node holds 4 shards of the product index, and the cluster runs 37 nodes.
+Replicas double the storage but not the shard count.
+"""
 
 
 def _free_port() -> int:
@@ -34,6 +41,7 @@ def served_main(tmp_path):
         "HOME": str(tmp_path),
         "PORT": str(port),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/main.db",
+        "QDRANT_PATH": str(tmp_path / "qdrant"),
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
     migrate = subprocess.run(
@@ -54,7 +62,7 @@ def served_main(tmp_path):
     )
     assert migrate.returncode == 0, migrate.stderr
     server = subprocess.Popen(
-        [sys.executable, "-c", "from secure_chat_api.main import run; run()"],
+        [sys.executable, "-c", "from agentic_rag.main import run; run()"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -121,3 +129,39 @@ def test_main_project_serves_the_whole_flow_on_defaults(served_main):
         usage = client.get("/api/v1/usage")
         assert usage.status_code == 200, usage.text
         assert client.get("/docs").status_code == 200
+
+        _upload_then_ask_the_agent(client)
+
+
+def _upload_then_ask_the_agent(client: httpx.Client) -> None:
+    """Project 04's flow: a Markdown file in, a question that needs search and arithmetic,
+    an answer that cites the file."""
+    collection = client.post("/api/v1/collections", json={"name": "ops notes"})
+    assert collection.status_code == 201, collection.text
+    upload = client.post(
+        f"/api/v1/collections/{collection.json()['id']}/documents",
+        files={"file": ("sizing.md", NOTES.encode(), "text/markdown")},
+    )
+    assert upload.status_code == 202, upload.text
+    document = upload.json()
+    deadline = time.monotonic() + 120  # ingestion runs in-process, off the request path
+    while document["status"] in ("queued", "processing"):
+        assert time.monotonic() < deadline, document
+        time.sleep(0.5)
+        document = client.get(f"/api/v1/documents/{document['id']}").json()
+    assert document["status"] == "ready", document
+
+    conversation = client.post("/api/v1/conversations", json={"title": "sizing"}).json()
+    answer = client.post(
+        f"/api/v1/conversations/{conversation['id']}/agent",
+        json={"content": "How many shards are there across the cluster: 4 * 37?"},
+        timeout=120,
+    )
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["stop_reason"] == "answer", body
+    called = {call["name"] for step in body["steps"] for call in step.get("tool_calls", [])}
+    assert {"search_documents", "calculator"} <= called, body["steps"]
+    assert "148" in body["answer"], body["answer"]
+    assert body["citations"], body
+    assert body["citations"][0]["document_id"] == document["id"]

@@ -4,10 +4,13 @@ from logging.config import fileConfig
 
 from alembic import context
 
+import agentic_rag.agent.models
 import agentic_rag.api_keys.models
 import agentic_rag.auth.models
 import agentic_rag.chat.models
 import agentic_rag.idempotency.models
+import agentic_rag.ingest.models
+import agentic_rag.rag.models
 import agentic_rag.usage.models
 import agentic_rag.users.models  # noqa: F401 - register the tables on Base.metadata
 from agentic_rag.core.config import get_settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -16,6 +17,10 @@ from starlette.middleware import Middleware
 
 from agentic_rag import __version__
 from agentic_rag.admin.router import router as admin_router
+from agentic_rag.agent.dependencies import agent_resources
+from agentic_rag.agent.router import admin_router as agent_admin_router
+from agentic_rag.agent.router import router as agent_router
+from agentic_rag.agent.router import turn_router as agent_turn_router
 from agentic_rag.api_keys.router import router as api_keys_router
 from agentic_rag.auth.dependencies import admin, authorized, signed_in
 from agentic_rag.auth.router import router as auth_router
@@ -28,6 +33,8 @@ from agentic_rag.core.body_limit import MESSAGE, BodySizeLimitMiddleware, BodyTo
 from agentic_rag.core.config import Settings, get_settings
 from agentic_rag.gateway.router import models_router
 from agentic_rag.gateway.router import router as gateway_router
+from agentic_rag.ingest.resources import ingest_resources
+from agentic_rag.ingest.router import router as documents_router
 from agentic_rag.rag.embeddings import Embedder
 from agentic_rag.rag.resources import rag_resources
 from agentic_rag.rag.router import router as collections_router
@@ -52,6 +59,7 @@ from genai_shared.web.resources import core_resources
 from genai_shared.web.serve import serve
 
 API_PREFIX = "/api/v1"
+UPLOAD_PATH = re.compile(rf"^{API_PREFIX}/collections/[^/]+/documents$")
 
 
 def build_security(settings: Settings) -> Security:
@@ -82,16 +90,20 @@ def _routes() -> tuple[APIRouter, APIRouter]:
     api.include_router(session_router, dependencies=[signed, Depends(signed_in), default_limit])
     api.include_router(api_keys_router, dependencies=[signed, Depends(signed_in), default_limit])
     api.include_router(admin_router, dependencies=[signed, Depends(admin), default_limit])
+    api.include_router(agent_admin_router, dependencies=[signed, Depends(admin), default_limit])
     for router in (
         users_router,
         conversations_router,
         collections_router,
+        documents_router,
+        agent_router,
         search_router,
         usage_router,
         providers_router,
     ):
         api.include_router(router, dependencies=[signed, default_limit])
     api.include_router(turn_router, dependencies=[signed, chat_limit])
+    api.include_router(agent_turn_router, dependencies=[signed, chat_limit])
 
     gateway = APIRouter()
     gateway.include_router(gateway_router, dependencies=[signed, chat_limit])
@@ -123,7 +135,11 @@ def create_app(
         async with (
             core_resources(app, settings) as core,
             llm_resources(app, settings, registry),
-            rag_resources(app, settings, db=core.db, embedder=embedder, vector_store=vector_store),
+            rag_resources(
+                app, settings, db=core.db, embedder=embedder, vector_store=vector_store
+            ) as rag,
+            ingest_resources(app, settings),  # after rag: it uses the embedder and the store
+            agent_resources(app, settings, core.db, rag=rag),
         ):
             cache = core.cache
             app.state.rate_limiter = (
@@ -165,7 +181,13 @@ def create_app(
     # Innermost of the user middleware: inside the request-id and error middleware, so
     # their responses carry the request id and the envelope.
     app.user_middleware.append(
-        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+        Middleware(
+            BodySizeLimitMiddleware,
+            max_bytes=settings.max_request_body_bytes,
+            # A document upload may be as large as INGEST_MAX_UPLOAD_BYTES, plus the
+            # multipart framing; the route itself answers 413 past the file limit.
+            allowances=[(UPLOAD_PATH, settings.ingest_max_upload_bytes + 64 * 1024)],
+        )
     )
     app.user_middleware.append(Middleware(RateLimitHeadersMiddleware))
     api, gateway = _routes()

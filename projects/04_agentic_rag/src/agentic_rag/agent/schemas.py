@@ -107,12 +107,3 @@ class AgentRunPublic(CustomModel):
 
 class AgentRunDetail(AgentRunPublic):
     executions: list[ToolExecutionPublic]
-
-
-class AgentMessagePublic(ChatMessagePublic):
-    """A stored message with its tool columns (a tool call's assistant message, a ``tool``
-    result). For the conversation's message list, whose shared schema knows three roles."""
-
-    role: Literal["user", "assistant", "system", "tool"]  # type: ignore[assignment]
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None

@@ -9,6 +9,7 @@ from agentic_rag.chat import service
 from agentic_rag.chat.dependencies import OwnedConversation
 from agentic_rag.chat.exceptions import ConversationNotFound
 from agentic_rag.chat.models import Conversation, Message
+from agentic_rag.chat.schemas import MessagePublic
 from agentic_rag.core.config import SettingsDep
 from agentic_rag.core.metrics import MetricsDep
 from agentic_rag.idempotency.dependencies import IdempotencyKeyHeader
@@ -19,7 +20,6 @@ from agentic_rag.idempotency.exceptions import (
 )
 from agentic_rag.usage.exceptions import BudgetExceeded
 from genai_shared.chat.dependencies import RecentConversationsDep
-from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
 from genai_shared.chat.schemas import (
     ChatTurnRequest,
     ChatTurnResponse,

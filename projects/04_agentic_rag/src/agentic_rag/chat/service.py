@@ -29,9 +29,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentic_rag.agent.history import load_history
 from agentic_rag.auth.dependencies import Principal
 from agentic_rag.chat.exceptions import ConversationNotFound
 from agentic_rag.chat.models import Conversation, Message
+from agentic_rag.chat.schemas import MessagePublic
 from agentic_rag.core.config import Settings
 from agentic_rag.core.metrics import Metrics
 from agentic_rag.idempotency import service as idempotency
@@ -39,7 +41,6 @@ from agentic_rag.usage import service as usage_service
 from agentic_rag.usage.exceptions import BudgetExceeded
 from agentic_rag.usage.service import Meter
 from genai_shared.chat.cache import RecentConversationsCache
-from genai_shared.chat.schemas import ChatMessagePublic as MessagePublic
 from genai_shared.chat.schemas import (
     ChatTurnRequest,
     ChatTurnResponse,
@@ -288,12 +289,14 @@ async def start_turn(
             )
             if prompt is None:
                 raise ConversationNotFound
+            # With its tool calls and results intact, so the history replays to any provider.
+            history = await load_history(
+                session, conversation_id=conversation_id, limit=history_limit
+            )
             reservation = await usage_service.reserve(
                 session=session,
                 user_id=principal.user_id,
-                amount_micro_usd=usage_service.worst_case_micro(
-                    chain.targets, prompt.history, max_tokens
-                ),
+                amount_micro_usd=usage_service.worst_case_micro(chain.targets, history, max_tokens),
                 request_id=request_id,
             )
     except BudgetExceeded:
@@ -308,7 +311,7 @@ async def start_turn(
         user_message=prompt.message,
         request=ChatRequest(
             model=model,
-            messages=prompt.history,
+            messages=history,
             max_tokens=max_tokens,
             temperature=data.temperature,
         ),

@@ -4,9 +4,15 @@ A pure ASGI middleware: a declared ``Content-Length`` over the limit is refused 
 otherwise (chunked bodies, or a client that lies) the bytes are counted as the app reads
 them, and the read that crosses the limit raises ``HTTPException(413)``, which FastAPI
 passes on to the error handlers. Nothing past the limit is ever buffered.
+
+A few routes take larger bodies (document uploads): ``allowances`` maps a path pattern to
+its own limit; every other route keeps the small default.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Sequence
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,18 +28,31 @@ class BodyTooLarge(HTTPException):
 
 
 class BodySizeLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        allowances: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.allowances = list(allowances)
+
+    def limit_for(self, path: str) -> int:
+        return next(
+            (limit for pattern, limit in self.allowances if pattern.match(path)), self.max_bytes
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope["path"])
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None:
             try:
-                too_large = int(declared) > self.max_bytes
+                too_large = int(declared) > max_bytes
             except ValueError:
                 too_large = False  # the server rejects a malformed length itself
             if too_large:
@@ -48,7 +67,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise BodyTooLarge
             return message
 
