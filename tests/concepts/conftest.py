@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import gc
 import json
 import os
 import re
@@ -27,12 +28,13 @@ import select
 import signal
 import symtable
 import sys
+import time
 import traceback
 import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import pytest
 
@@ -311,26 +313,52 @@ def run_file(
 
 
 def run_variant(
+    base: types.ModuleType, item: Item, solution: list[Code], workdir: Path, *, quiet: bool = True
+) -> Failure | None:
+    """One variant: see ``run_variants``."""
+    return run_variants(base, item, [(solution, workdir)], quiet=quiet)[0]
+
+
+def run_variants(
     base: types.ModuleType,
     item: Item,
-    solution: list[Code],
-    workdir: Path,
+    variants: list[tuple[list[Code], Path]],
     *,
     quiet: bool = True,
-) -> Failure | None:
-    """Run an item's blocks again from the state ``base`` had when the item started, with
-    ``solution`` (zero or more pieces of code) in place of the reference solution.
+) -> list[Failure | None]:
+    """Run an item's blocks again from the state ``base`` had when the item started, once per
+    variant, with the variant's code (zero or more pieces) in place of the reference solution.
 
-    The variant runs in a forked child: it inherits the module as it is (imports, setup,
+    Each variant runs in a forked child: it inherits the module as it is (imports, setup,
     earlier exercises) and can change nothing the reference run will see afterwards (tables
-    registered on a shared metadata, routes, environment, files: it works in ``workdir``).
-    A child that hangs is killed after ``VARIANT_SECONDS``."""
+    registered on a shared metadata, routes, environment, files: it works in its own
+    directory). The variants of one item run at the same time, which keeps the suite fast on
+    a machine with several cores; curriculum code that writes outside its working directory
+    must therefore use fresh temporary paths. A child that hangs is killed after
+    ``VARIANT_SECONDS``."""
     blocks = parse_python_blocks(item.path)
     span = [
         b
         for b in blocks
         if item.first_line <= b.line <= item.last_line and not b.is_fragment and b.role != "mutant"
     ]
+    gc.freeze()  # the children's collections then skip the inherited heap instead of copying it
+    try:
+        children = [_spawn(base, item, span, code, workdir, quiet) for code, workdir in variants]
+    finally:
+        gc.unfreeze()
+    deadline = time.monotonic() + VARIANT_SECONDS
+    return [_collect(pid, channel, item, deadline) for pid, channel in children]
+
+
+def _spawn(
+    base: types.ModuleType,
+    item: Item,
+    span: list[CodeBlock],
+    solution: list[Code],
+    workdir: Path,
+    quiet: bool,
+) -> tuple[int, IO[str]]:
     workdir.mkdir(parents=True)
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -354,19 +382,17 @@ def run_variant(
         finally:
             os._exit(status)
     os.close(write_end)
-    with os.fdopen(read_end, encoding="utf-8") as channel:
-        ready, _, _ = select.select([channel], [], [], VARIANT_SECONDS)
+    return pid, os.fdopen(read_end, encoding="utf-8")
+
+
+def _collect(pid: int, channel: IO[str], item: Item, deadline: float) -> Failure | None:
+    with channel:
+        ready, _, _ = select.select([channel], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            return Failure(
-                item.name,
-                None,
-                "Timeout",
-                f"no verdict after {VARIANT_SECONDS:.0f} s",
-                broken=False,
-                timed_out=True,
-            )
+            message = f"no verdict after {VARIANT_SECONDS:.0f} s"
+            return Failure(item.name, None, "Timeout", message, broken=False, timed_out=True)
         raw = channel.read()
     _, status = os.waitpid(pid, 0)
     if status != 0 or not raw:
@@ -450,9 +476,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_TALLY] = Tally()
 
 
+def run_order(path: Path) -> tuple[bool, Path]:
+    """Files that import LiteLLM last: it makes the process several times larger, and every
+    variant forked after that point pays for it."""
+    return "import litellm" in path.read_text(encoding="utf-8"), path
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "concept_file" in metafunc.fixturenames:
-        files = concept_files()
+        files = sorted(concept_files(), key=run_order)
         metafunc.parametrize("concept_file", files, ids=[topic_id(p) for p in files])
     if "learner_case" in metafunc.fixturenames:
         cases = learner_cases(Path(os.environ[SOLUTION_ENV]), os.environ.get(EXERCISE_ENV, ""))

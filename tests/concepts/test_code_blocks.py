@@ -25,7 +25,8 @@ def test_concept_file_code_runs(
 ) -> None:
     """Run the file's blocks in order in one module, as a learner would paste them in a script;
     before each exercise (or demo), prove its check can fail: run it on the starter code and on
-    every known-wrong solution, each in a copy of the module, then go on with the reference."""
+    every known-wrong solution, each in a forked copy of the module, then go on with the
+    reference."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     module = types.ModuleType(f"concept_{concept_file.stem}")
@@ -34,21 +35,28 @@ def test_concept_file_code_runs(
     ran_mutants: list[Any] = []
 
     def prove(item: Any) -> None:
-        solution = item.role("solution")[0]
+        """Run the starter and every mutant (at the same time), and check each one failed."""
         where = f"{concept_file.name} {item.name}"
+        solution = harness.Code.of(item.role("solution")[0])
+        variants: list[tuple[list[Any], Path]] = []
         if item.is_exercise:
-            failure = harness.run_variant(module, item, [], tmp_path / f"{item.slug}-starter")
-            problem = not_caught(failure)
+            variants.append(([], tmp_path / f"{item.slug}-starter"))
+        mutants = item.role("mutant")
+        for mutant in mutants:
+            code = [solution, harness.Code.of(mutant)]
+            variants.append((code, tmp_path / f"{item.slug}-mutant{mutant.line}"))
+        verdicts = harness.run_variants(module, item, variants)
+        if item.is_exercise:
+            starter_failure, *verdicts = verdicts
+            problem = not_caught(starter_failure)
             if problem:
                 problems.append(f"{item.name}, on its starter code: {problem}")
             else:
                 tally.starters_failed += 1
-                tally.verdicts.append(f"{where}, starter: fails ({failure.describe()[:80]})")
-        for mutant in item.role("mutant"):
+                verdict = starter_failure.describe()[:80]
+                tally.verdicts.append(f"{where}, starter: fails ({verdict})")
+        for mutant, failure in zip(mutants, verdicts, strict=True):
             tally.mutants += 1
-            sources = [harness.Code.of(solution), harness.Code.of(mutant)]
-            workdir = tmp_path / f"{item.slug}-mutant{mutant.line}"
-            failure = harness.run_variant(module, item, sources, workdir)
             problem = not_caught(failure)
             if problem:
                 problems.append(f"{item.name}, mutant '{mutant.note}' ({mutant.label}): {problem}")
@@ -93,7 +101,7 @@ def test_exercises_are_declared(harness: types.ModuleType) -> None:
         blocks = harness.parse_python_blocks(path)
         problems += harness.item_problems(path, blocks)
         for item in harness.parse_items(blocks):
-            if item.role("solution"):
+            if item.is_exercise and item.role("solution"):
                 problems += harness.check_problems(item, blocks)
     assert not problems, "\n".join(problems)
 
