@@ -4,8 +4,8 @@
     uv run --frozen python projects/04_agentic_rag/eval/evaluate.py --slice 12
     uv run --frozen python projects/04_agentic_rag/eval/evaluate.py --topics 04 --by-topic
 
-The first run embeds the corpus with MiniLM (about a thousand chunks: a minute or two on
-two cores) and caches the vectors in eval/.cache/; later runs take seconds. See README.md
+The first run embeds the corpus with MiniLM (about a thousand chunks: minutes on two cores)
+and caches the vectors in eval/.cache/; later runs read them back and only search. See README.md
 for how the set was made and how to read the numbers.
 """
 

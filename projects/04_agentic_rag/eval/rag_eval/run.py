@@ -60,6 +60,18 @@ class Report:
         """The mode with the highest nDCG@10 (ties: the first listed)."""
         return max(self.scores, key=lambda s: s.ndcg_at_10)
 
+    def paired_difference(self, mode: str, baseline: str) -> tuple[float, float]:
+        """Mean and standard error of ``nDCG@10(mode) - nDCG@10(baseline)`` per question.
+
+        Paired, so the spread of question difficulty cancels out: a difference of more
+        than about two standard errors is unlikely to be noise.
+        """
+        ndcg = {(r.mode, r.question_id): r.ndcg_at_10 for r in self.results}
+        ids = sorted({r.question_id for r in self.results})
+        diffs = [ndcg[mode, i] - ndcg[baseline, i] for i in ids]
+        stderr = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else 0.0
+        return statistics.fmean(diffs), stderr
+
     def by_topic(self, mode: str) -> dict[str, float]:
         """Mean nDCG@10 of one mode, per topic."""
         values: dict[str, list[float]] = defaultdict(list)
@@ -163,15 +175,19 @@ def format_report(report: Report, *, by_topic: bool = False) -> str:
         f"Retrieval on the frozen concept files: {report.questions} questions, "
         f"{report.files} files, {report.chunks} chunks",
         "",
-        f"{'mode':<12} {'recall@5':>9} {'nDCG@10':>9} {'(± s.e.)':>9} {'MRR@10':>8}",
+        f"{'mode':<12} {'recall@5':>9} {'nDCG@10':>9} {'(± s.e.)':>9} {'MRR@10':>8}"
+        "   nDCG@10 vs best, paired",
     ]
+    best = report.best().mode
     for s in report.scores:
+        diff, stderr = report.paired_difference(s.mode, best)
+        versus = "(best)" if s.mode == best else f"{diff:+.3f} ± {stderr:.3f}"
         lines.append(
             f"{s.mode:<12} {s.recall_at_5:>9.3f} {s.ndcg_at_10:>9.3f} "
-            f"{'± ' + format(s.ndcg_at_10_stderr, '.3f'):>9} {s.mrr_at_10:>8.3f}"
+            f"{'± ' + format(s.ndcg_at_10_stderr, '.3f'):>9} {s.mrr_at_10:>8.3f}   {versus}"
         )
     lines.append("")
-    lines.append(f"Best nDCG@10: {report.best().mode}")
+    lines.append(f"Best nDCG@10: {best}")
     if by_topic:
         lines += ["", "nDCG@10 per topic:"]
         modes = [s.mode for s in report.scores]

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import evaluate
 import pytest
-from rag_eval.harness import MODES, VectorCache
+from rag_eval.harness import MODES, EvalMode, QueryResult, VectorCache
 from rag_eval.labels import Question, load_questions, read_corpus
-from rag_eval.run import Report, restrict_to_corpus, run_evaluation, spread_slice
+from rag_eval.run import Report, aggregate, restrict_to_corpus, run_evaluation, spread_slice
 
 from agentic_rag.core.config import Settings
 from agentic_rag.rag.chunking import Chunker
 from agentic_rag.rag.embeddings import Embedder, MiniLMEmbedder
 from agentic_rag.rag.resources import shared_minilm
+from agentic_rag.rag.retrieval import SearchMode
 
 FILE = "04_Middleware.md"
 PREFIX_CHARS = 2800
@@ -114,6 +115,25 @@ def test_a_corrupt_cache_file_is_not_used(tmp_path: Path) -> None:
     assert cache.load("chunks", "k", 2) == [[0.5, 0.25], [1.0, 0.0]]
     assert cache.load("chunks", "k", 3) is None  # another number of texts: not this list
     assert cache.load("chunks", "other", 2) is None
+
+
+def test_paired_differences_and_means_by_hand() -> None:
+    def result(question: str, mode: str, ndcg: float) -> QueryResult:
+        return QueryResult(question, "01", mode, [], 1.0, ndcg, 0.5)
+
+    results = [result("q1", "a", 0.5), result("q1", "b", 0.25)]
+    results += [result("q2", "a", 1.0), result("q2", "b", 0.5)]
+    scores = aggregate(results, [MODES[0], MODES[1]])  # no result has these modes' names
+    assert scores == []
+    modes = [EvalMode("a", SearchMode.SEMANTIC), EvalMode("b", SearchMode.KEYWORD)]
+    report = Report(2, 10, 1, aggregate(results, modes), results)
+    assert [(s.mode, s.ndcg_at_10) for s in report.scores] == [("a", 0.75), ("b", 0.375)]
+    assert report.best().mode == "a"
+    # Differences a - b: 0.25 and 0.5; mean 0.375, sample s.d. 0.1768, s.e. 0.1768 / sqrt(2).
+    mean, stderr = report.paired_difference("a", "b")
+    assert mean == pytest.approx(0.375)
+    assert stderr == pytest.approx(0.125)
+    assert report.paired_difference("a", "a") == (0.0, 0.0)
 
 
 def test_the_slice_is_spread_over_topics() -> None:
