@@ -19,9 +19,9 @@ from alembic import command
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from genai_shared.testing.contracts.migrations import MigrationsContract
 from agentic_rag.core.database import Base
 from agentic_rag.main import create_app  # noqa: F401 - registers every table on Base
+from genai_shared.testing.contracts.migrations import MigrationsContract
 
 
 class TestMigrations(MigrationsContract):
@@ -37,6 +37,12 @@ class TestMigrations(MigrationsContract):
             "usage_record",
             "user_spend",
             "idempotency_key",
+            "collection",
+            "document",
+            "chunk",
+            "ingest_job",
+            "agent_run",
+            "tool_execution",
             "budget_reservation",
         }
     )

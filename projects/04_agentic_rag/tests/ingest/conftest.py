@@ -22,22 +22,17 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
-from agentic_rag.auth.dependencies import authorized
 from agentic_rag.core.config import Settings
 from agentic_rag.core.database import Base
 from agentic_rag.ingest.dependencies import fetch_policy
 from agentic_rag.ingest.fetch import FetchPolicy
-from agentic_rag.ingest.resources import ingest_resources
-from agentic_rag.ingest.router import router as documents_router
 from agentic_rag.ingest.service import IngestRuntime, build_fetch_policy
 from agentic_rag.ingest.worker import consume
 from agentic_rag.main import create_app
 from agentic_rag.rag.chunking import Chunker
 from agentic_rag.rag.embeddings import MiniLMEmbedder, Vector
-from agentic_rag.rag.resources import rag_resources
-from agentic_rag.rag.router import router as collections_router
 from genai_shared.testing.contracts import support
 
 PASSWORD = "correct horse battery staple"
@@ -186,27 +181,8 @@ class IngestApi:
             pytest.fail(f"the document never got there; last seen: {document}")
 
 
-def with_documents_api(
-    app: FastAPI, settings: Settings, *, embedder: Any, policy: FetchPolicy | None = None
-) -> FastAPI:
-    """``create_app``'s app with collections, documents and their resources added, unless
-    ``main.py`` has them already."""
-    if not any(getattr(route, "path", None) == DOCUMENTS_PATH for route in app.routes):
-        inner = app.router.lifespan_context
-
-        @asynccontextmanager
-        async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
-            async with (
-                inner(app) as state,
-                rag_resources(app, settings, db=app.state.db, embedder=embedder),
-                ingest_resources(app, settings),
-            ):
-                yield state
-
-        app.router.lifespan_context = lifespan
-        guards = [Depends(authorized)]
-        app.include_router(collections_router, prefix="/api/v1", dependencies=guards)
-        app.include_router(documents_router, prefix="/api/v1", dependencies=guards)
+def with_fetch_policy(app: FastAPI, policy: FetchPolicy | None) -> FastAPI:
+    """The app, with URL imports held to ``policy`` when one is given."""
     if policy is not None:
         app.dependency_overrides[fetch_policy] = lambda: policy
     return app
@@ -262,7 +238,7 @@ def ingest_api(
         }
         settings = settings_factory(**values)
         policy = loopback_policy(settings) if loopback else None
-        app = with_documents_api(create_app(settings), settings, embedder=embedder, policy=policy)
+        app = with_fetch_policy(create_app(settings, embedder=embedder), policy)
         async with support.serve_with_tables(app, Base.metadata) as client:
             consumer = (
                 in_process_worker(app, settings)

@@ -119,9 +119,22 @@ class TestRefused:
     async def test_over_the_body_limit_is_413(
         self, ingest_api: Any, expect_error: ExpectError
     ) -> None:
-        async with ingest_api(max_request_body_bytes=4096) as api:
+        """Uploads have a body limit of their own (the upload cap plus multipart framing);
+        every other route keeps MAX_REQUEST_BODY_BYTES."""
+        async with ingest_api(max_request_body_bytes=4096, ingest_max_upload_bytes=8192) as api:
             collection = await api.collection()
+            # Over the general limit, under the upload route's: the route's own check.
             response = await api.upload(collection, b"x" * 10_000, filename="big.txt")
+            expect_error(response, 413, "DocumentTooLarge")
+            # Over the upload route's body limit too: refused before it is read.
+            response = await api.upload(collection, b"x" * 100_000, filename="big.txt")
+            expect_error(response, 413, "ContentTooLarge")
+            # Any other route: the general limit.
+            response = await api.client.post(
+                "/api/v1/collections",
+                json={"name": "x", "description": "y" * 5000},
+                headers=api.headers,
+            )
             expect_error(response, 413, "ContentTooLarge")
 
     @pytest.mark.parametrize(

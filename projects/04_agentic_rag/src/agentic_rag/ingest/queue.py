@@ -13,10 +13,12 @@ in the app's own event loop, right after the request that queued it.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
+from redis.exceptions import RedisError
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
@@ -27,6 +29,8 @@ MAX_STREAM_LENGTH: Final = 10_000  # acknowledged messages are trimmed past this
 
 DocumentHandler = Callable[[str], Coroutine[Any, Any, None]]
 """Runs one document's ingestion, given its id (a string: task arguments travel as JSON)."""
+
+logger = logging.getLogger(__name__)
 
 
 def build_broker(settings: IngestSettings, *, redis_url: str | None) -> AsyncBroker:
@@ -78,9 +82,22 @@ class IngestQueue:
         await self._task.kiq(str(document_id))
 
     async def start(self, *, worker: bool = False) -> None:
-        """Connect; a worker's start also creates the consumer group it reads through."""
+        """Connect; a worker's start also creates the consumer group it reads through.
+
+        The app starts even while Redis is down (its other routes still work): uploads are
+        stored as ``queued`` and the recovery sweep sends them once Redis is back. A
+        worker, whose whole job is the queue, fails at once instead.
+        """
         self.broker.is_worker_process = worker
-        await self.broker.startup()
+        try:
+            await self.broker.startup()
+        except (RedisError, OSError) as error:
+            if worker:
+                raise
+            logger.warning(
+                "the ingestion queue is unreachable (%s); documents wait as queued",
+                type(error).__name__,
+            )
 
     async def stop(self) -> None:
         await self.broker.shutdown()
