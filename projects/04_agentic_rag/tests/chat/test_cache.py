@@ -16,8 +16,8 @@ import uuid
 import httpx
 from fastapi import FastAPI
 
-from genai_shared.testing.contracts.cache import RecentConversationsCacheContract
 from agentic_rag.chat.models import Conversation
+from genai_shared.testing.contracts.cache import RecentConversationsCacheContract
 
 CONVERSATIONS = "/api/v1/conversations"
 

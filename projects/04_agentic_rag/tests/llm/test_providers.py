@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from genai_shared.testing.contracts.providers import CANARY, ProvidersContract
 from agentic_rag.core.config import Settings
 from agentic_rag.core.database import Base
+from genai_shared.testing.contracts.providers import CANARY, ProvidersContract
 
 PROVIDERS = "/api/v1/providers"
 
