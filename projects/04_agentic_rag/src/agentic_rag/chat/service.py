@@ -42,6 +42,7 @@ from agentic_rag.usage.exceptions import BudgetExceeded
 from agentic_rag.usage.service import Meter
 from genai_shared.chat.cache import RecentConversationsCache
 from genai_shared.chat.schemas import (
+    ChatMessagePublic,
     ChatTurnRequest,
     ChatTurnResponse,
     ConversationCreate,
@@ -345,8 +346,8 @@ async def complete_turn(turn: Turn) -> ChatTurnResponse:
 
     def response(message: Message) -> ChatTurnResponse:
         return ChatTurnResponse(
-            user_message=MessagePublic.model_validate(turn.user_message),
-            assistant_message=MessagePublic.model_validate(message),
+            user_message=ChatMessagePublic.model_validate(turn.user_message),
+            assistant_message=ChatMessagePublic.model_validate(message),
         )
 
     message = await turn.save_reply(
