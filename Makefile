@@ -77,6 +77,10 @@ bench-gateway: install ## Gateway overhead: direct vs through project 02 (loopba
 bench-auth: install ## Project 03 rejects SQL-injection credentials as fast as junk ones
 	$(UV) run --frozen python benchmarks/auth_rejection.py $(BENCH_AUTH_ARGS)
 
+.PHONY: bench-rag
+bench-rag: install ## Project 04 search p50/p99 on 10k chunks per store and mode, API vs direct
+	$(UV) run --frozen python benchmarks/rag_bench.py $(BENCH_RAG_ARGS)
+
 .PHONY: eval-rag
 eval-rag: install ## Project 04 retrieval quality per mode (recall@5, nDCG@10); EVAL_ARGS="--slice 24"
 	$(UV) run --frozen python $(PROJECT_04)/eval/evaluate.py $(EVAL_ARGS)

@@ -53,3 +53,18 @@ def test_gateway_bench_runs_both_paths():
     ], report
     assert all(int(row[3]) > 0 and row[4] == "0" for row in rows), report  # n > 0, no errors
     assert "added_p50_ms_c1" in report, report
+
+
+def test_rag_bench_measures_every_store_mode_and_path():
+    report = _run("rag_bench.py", "--smoke", "--max-seconds", "2")
+    rows = [line.split() for line in report.splitlines()]
+    rows = [row for row in rows if len(row) == 8 and row[0] in ("qdrant", "pgvector")]
+    assert sorted((row[0], row[2], row[3]) for row in rows) == sorted(
+        (store, mode, path)
+        for store in ("qdrant", "pgvector")
+        for mode in ("semantic", "keyword", "hybrid")
+        for path in ("direct", "api")
+    ), report
+    assert all(int(row[4]) > 0 and float(row[7]) > 0 for row in rows), report  # n, hits/query
+    assert report.count("p50 ratio") == 6, report
+    assert "MiniLM:" in report, report

@@ -1,6 +1,7 @@
 """Collections, documents and chunks, each with its owner.
 
-On PostgreSQL, keyword search gets a GIN index on ``to_tsvector('english', text)``. The
+On PostgreSQL, keyword search reads ``chunk.search_vector`` (the stored tsvector of the
+text, NULL on SQLite) through a GIN index. The
 other search indexes built from ``chunk`` are not here: the vectors (Qdrant, pgvector)
 and SQLite's FTS5 table are derived data that their owners create when the app starts
 (``agentic_rag.rag.stores``, ``agentic_rag.rag.keyword``).
@@ -95,6 +96,9 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("token_count", sa.Integer(), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column(
+            "search_vector", postgresql.TSVECTOR().with_variant(sa.Text(), "sqlite"), nullable=True
+        ),
         sa.CheckConstraint(
             "char_start >= 0 AND char_end >= char_start", name=op.f("ck_chunk_offsets_in_order")
         ),
@@ -107,17 +111,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_chunk_owner_id_collection_id", "chunk", ["owner_id", "collection_id"])
     op.create_index("ix_chunk_collection_id", "chunk", ["collection_id"])
-    if op.get_context().dialect.name == "postgresql":
-        op.execute(
-            "CREATE INDEX ix_chunk_text_search ON chunk USING gin (to_tsvector('english', text))"
-        )
+    op.create_index("ix_chunk_search_vector", "chunk", ["search_vector"], postgresql_using="gin")
 
 
 def downgrade() -> None:
-    if op.get_context().dialect.name == "postgresql":
-        op.drop_index("ix_chunk_text_search", table_name="chunk")
-    else:  # the keyword index the app made (agentic_rag.rag.keyword), if it ran
+    if op.get_context().dialect.name == "sqlite":  # the keyword index the app made, if it ran
         op.execute("DROP TABLE IF EXISTS chunk_fts")
+    op.drop_index("ix_chunk_search_vector", table_name="chunk")
     op.drop_index("ix_chunk_collection_id", table_name="chunk")
     op.drop_index("ix_chunk_owner_id_collection_id", table_name="chunk")
     op.drop_table("chunk")

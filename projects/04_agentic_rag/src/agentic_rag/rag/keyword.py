@@ -5,9 +5,11 @@ left out), any of which may match, ranked by a term-weighting score, and always 
 to ``chunk`` with ``chunk.owner_id`` in the ``WHERE`` clause. The owner is a required
 argument; there is no query without it.
 
-- **PostgreSQL**: a GIN expression index on ``to_tsvector('english', text)`` (in the
-  model and migration 0004), words stemmed by the ``english`` configuration, ranked by
-  ``ts_rank_cd`` (cover density: how close together the matching words are).
+- **PostgreSQL**: the chunk's stored ``search_vector`` (``to_tsvector('english', text)``,
+  written with the row) and its GIN index, words stemmed by the ``english``
+  configuration, ranked by ``ts_rank_cd`` (cover density: how close together the
+  matching words are). Stored, not an expression index: ranking a match needs the
+  tsvector, and an expression index would parse every matching chunk's text again.
 - **SQLite**: an FTS5 table ``chunk_fts`` (Porter stemming) kept in sync with ``chunk``
   by triggers, so every path that deletes chunks (a document, a collection, a user, a
   cascade) updates it. It is derived data, like the vectors, so it is made here and not
@@ -37,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy import table as lightweight_table
 from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from agentic_rag.rag.models import Chunk
 from agentic_rag.rag.stores.base import SearchFilters
@@ -155,6 +158,11 @@ def _filtered(query: Select[Any], owner_id: uuid.UUID, filters: SearchFilters | 
     return query
 
 
+def search_vector(text: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[Any]:
+    """What ``chunk.search_vector`` holds on PostgreSQL: ``to_tsvector('english', text)``."""
+    return func.to_tsvector(literal_column("'english'"), text)
+
+
 def _sqlite_query(words: list[str], owner_id: uuid.UUID, filters: SearchFilters | None) -> Any:
     # bm25() is lower for a better match; weight 0 for the chunk_id column.
     bm25 = func.bm25(literal_column(FTS_TABLE), 1.0, 0.0)
@@ -169,8 +177,7 @@ def _sqlite_query(words: list[str], owner_id: uuid.UUID, filters: SearchFilters 
 
 def _postgres_query(words: list[str], owner_id: uuid.UUID, filters: SearchFilters | None) -> Any:
     english: ColumnElement[Any] = literal_column("'english'")
-    # The same expression as the GIN index, so the planner can use it.
-    document = func.to_tsvector(english, Chunk.text)
+    document = Chunk.search_vector
     tsquery: ColumnElement[Any] = func.plainto_tsquery(english, words[0])
     for word in words[1:]:
         tsquery = tsquery.op("||")(func.plainto_tsquery(english, word))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -22,10 +23,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    func,
-    literal_column,
 )
-from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from agentic_rag.core.database import Base
@@ -110,12 +109,9 @@ class Chunk(UUIDPrimaryKeyMixin, Base):
         CheckConstraint("token_count >= 0", name="token_count_not_negative"),
         Index("ix_chunk_owner_id_collection_id", "owner_id", "collection_id"),
         Index("ix_chunk_collection_id", "collection_id"),  # deleting a collection
-        # PostgreSQL keyword search (agentic_rag.rag.keyword); SQLite has an FTS5 table.
-        Index(
-            "ix_chunk_text_search",
-            func.to_tsvector(literal_column("'english'"), sql_text("text")),
-            postgresql_using="gin",
-        ).ddl_if(dialect="postgresql"),
+        # PostgreSQL keyword search (agentic_rag.rag.keyword). On SQLite, whose index is an
+        # FTS5 table, this is a B-tree of NULLs: kept so both schemas match the model.
+        Index("ix_chunk_search_vector", "search_vector", postgresql_using="gin"),
     )
 
     document_id: Mapped[uuid.UUID] = mapped_column(
@@ -134,5 +130,11 @@ class Chunk(UUIDPrimaryKeyMixin, Base):
     text: Mapped[str] = mapped_column(Text)
     token_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # PostgreSQL: to_tsvector('english', text), written with the row by rag.service (stored,
+    # so that ranking a match reads it instead of parsing the text again). NULL on SQLite,
+    # whose keyword index is the FTS5 table.
+    search_vector: Mapped[Any] = mapped_column(
+        TSVECTOR().with_variant(Text(), "sqlite"), nullable=True, default=None, deferred=True
+    )
 
     document: Mapped[Document] = relationship(back_populates="chunks")

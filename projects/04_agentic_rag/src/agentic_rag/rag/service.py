@@ -19,10 +19,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentic_rag.rag import chunking
+from agentic_rag.rag import chunking, keyword
 from agentic_rag.rag.embeddings import Embedder, Vector
 from agentic_rag.rag.exceptions import CollectionNameTaken, CollectionNotFound
 from agentic_rag.rag.models import Chunk, Collection, Document
@@ -148,6 +148,12 @@ async def store_document_chunks(
     ]
     session.add_all(rows)
     await session.flush()
+    if session.get_bind().dialect.name == "postgresql":  # SQLite's index follows by trigger
+        await session.execute(
+            update(Chunk)
+            .where(Chunk.document_id == document.id, Chunk.ordinal.in_(ordinals))
+            .values(search_vector=keyword.search_vector(Chunk.text))
+        )
     await store.upsert(
         [
             VectorPoint(
