@@ -53,7 +53,6 @@ class RagSettings(BaseSettings):
     mmr_lambda: float = Field(
         default=0.7, ge=0, le=1, description="MMR: 1 = relevance only, 0 = diversity only"
     )
-    search_max_query_chars: int = Field(default=2000, ge=1)
 
     @field_validator("qdrant_url", "pgvector_url", mode="before")
     @classmethod
