@@ -69,7 +69,7 @@ format: install ## Format the code with ruff
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-bench: bench-gateway bench-auth ## Every benchmark, each against its targets
+bench: bench-gateway bench-auth bench-rag ## Every benchmark, each against its targets
 
 bench-gateway: install ## Gateway overhead: direct vs through project 02 (loopback, bounded)
 	$(UV) run --frozen python benchmarks/gateway_overhead.py $(BENCH_ARGS)
