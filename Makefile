@@ -10,7 +10,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP ?= True
 export UV_PYTHON_DOWNLOADS ?= never
 
 # The main job: the most advanced project in the repo.
-MAIN := 04
+MAIN := 05
 
 PROJECT_01 := projects/01_chat_api_with_db
 PACKAGE_01 := chat-api-with-db
@@ -28,13 +28,17 @@ PROJECT_04 := projects/04_agentic_rag
 PACKAGE_04 := agentic-rag
 MODULE_04 := agentic_rag
 
+PROJECT_05 := projects/05_production_deployment
+PACKAGE_05 := production-deployment
+MODULE_05 := production_deployment
+
 PYTEST := $(UV) run --frozen pytest
 
 .PHONY: help install run test test-integration services lint format bench bench-gateway \
         bench-auth check-topic \
         run-01 test-01 cov-01 migrate-01 run-02 test-02 cov-02 migrate-02 \
         run-03 test-03 cov-03 migrate-03 run-04 test-04 cov-04 migrate-04 \
-        tests-01 tests-02 tests-03 tests-04
+        run-05 test-05 cov-05 migrate-05 worker-05 tests-01 tests-02 tests-03 tests-04 tests-05
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -184,3 +188,23 @@ cov-04: install ## Project 04 tests with line coverage (fails under 85%)
 
 tests-04: install ## List what project 04's tests check, module by module (runs nothing)
 	@$(call list_tests,$(PROJECT_04))
+
+# --- project 05 --------------------------------------------------------------------------
+
+migrate-05: install ## Apply project 05's migrations (DATABASE_URL, default SQLite)
+	$(UV) run --frozen alembic -c $(PROJECT_05)/alembic.ini upgrade head
+
+run-05: migrate-05 ## Serve project 05 under gunicorn (WEB_CONCURRENCY workers, default 1 on embedded stores)
+	$(UV) run --frozen --package $(PACKAGE_05) $(PACKAGE_05)
+
+worker-05: migrate-05 ## Project 05's ingestion worker (needs REDIS_URL, and QDRANT_URL or pgvector)
+	$(UV) run --frozen --package $(PACKAGE_05) production-deployment-worker
+
+test-05: install ## Test project 05 alone
+	$(PYTEST) $(PROJECT_05)
+
+cov-05: install ## Project 05 tests with line coverage (fails under 85%)
+	$(PYTEST) $(PROJECT_05) --cov=$(MODULE_05) --cov-report=term-missing --cov-fail-under=85
+
+tests-05: install ## List what project 05's tests check, module by module (runs nothing)
+	@$(call list_tests,$(PROJECT_05))

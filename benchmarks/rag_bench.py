@@ -49,13 +49,14 @@ from harness import free_port, percentile_ms
 from agentic_rag.core.config import Settings
 from agentic_rag.core.database import Base
 from agentic_rag.main import create_app
-from agentic_rag.rag import chunking, keyword, retrieval, service
-from agentic_rag.rag.embeddings import MiniLMEmbedder
+from agentic_rag.rag import keyword, retrieval, service
+from genai_shared.rag import chunking
 from agentic_rag.rag.models import Collection, Document
-from agentic_rag.rag.stores import VectorPoint, VectorStore
-from agentic_rag.rag.stores.pgvector import PgVectorStore
-from agentic_rag.rag.stores.qdrant import QdrantStore
 from genai_shared.db.session import Database
+from genai_shared.rag.embeddings import MiniLMEmbedder
+from genai_shared.rag.stores import VectorPoint, VectorStore
+from genai_shared.rag.stores.pgvector import PgVectorStore
+from genai_shared.rag.stores.qdrant import QdrantStore
 
 DIMS = 384
 MODES = ("semantic", "keyword", "hybrid")

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MAIN_PROJECT = REPO / "projects" / "04_agentic_rag"
+MAIN_PROJECT = REPO / "projects" / "05_production_deployment"
 NOTES = """# Cluster sizing notes
 
 ## Shards
@@ -62,7 +62,7 @@ def served_main(tmp_path):
     )
     assert migrate.returncode == 0, migrate.stderr
     server = subprocess.Popen(
-        [sys.executable, "-c", "from agentic_rag.main import run; run()"],
+        [str(Path(sys.executable).parent / "production-deployment")],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,

@@ -22,9 +22,9 @@ from rag_eval.labels import CORPUS_DIR, load_questions, read_corpus
 from rag_eval.run import format_report, restrict_to_corpus, run_evaluation, spread_slice
 
 from agentic_rag.core.config import Settings
-from agentic_rag.rag.chunking import Chunker
-from agentic_rag.rag.embeddings import MiniLMEmbedder
 from agentic_rag.rag.resources import shared_minilm
+from genai_shared.rag.chunking import Chunker
+from genai_shared.rag.embeddings import MiniLMEmbedder
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

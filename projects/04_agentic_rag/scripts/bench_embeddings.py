@@ -17,9 +17,9 @@ import os
 import random
 import time
 
-from agentic_rag.rag.chunking import Chunker
-from agentic_rag.rag.documents import ParsedDocument
-from agentic_rag.rag.embeddings import MiniLMEmbedder
+from genai_shared.rag.chunking import Chunker
+from genai_shared.rag.documents import ParsedDocument
+from genai_shared.rag.embeddings import MiniLMEmbedder
 
 WORDS = [
     *["retrieval", "index", "vector", "chunk", "model", "query", "answer", "source", "page"],

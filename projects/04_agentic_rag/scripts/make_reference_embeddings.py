@@ -1,10 +1,10 @@
 """Write the reference MiniLM vectors that the numpy embedder is tested against.
 
-The project runs all-MiniLM-L6-v2 without torch (agentic_rag.rag.minilm). To prove that
+The project runs all-MiniLM-L6-v2 without torch (genai_shared.rag.minilm). To prove that
 reimplementation right, its vectors are compared with those of sentence-transformers, the
 library the model was published for. That library needs torch, which stays out of the
 project: this script runs once, in a throw-away virtualenv outside the repository, and its
-output (tests/fixtures/minilm_reference.json) is committed.
+output (shared/tests/rag/fixtures/minilm_reference.json) is committed.
 
 How it was run (from the repository root, offline: pip took the CPU torch wheel on disk):
 
@@ -26,7 +26,7 @@ import json
 from importlib.metadata import version
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "tests" / "rag" / "fixtures"
 TEXTS_FILE = FIXTURES / "embedding_texts.json"
 OUTPUT_FILE = FIXTURES / "minilm_reference.json"
 DECIMALS = 7

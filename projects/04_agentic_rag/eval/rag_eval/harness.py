@@ -29,16 +29,16 @@ import numpy as np
 import agentic_rag.main  # noqa: F401 - registers every table on Base.metadata
 from agentic_rag.core.config import Settings
 from agentic_rag.core.database import Base
-from agentic_rag.ingest.parsers import parse_markdown
 from agentic_rag.rag import keyword, service
-from agentic_rag.rag.chunking import Chunk, Chunker
-from agentic_rag.rag.embeddings import Embedder, Vector
 from agentic_rag.rag.models import Collection, Document, DocumentStatus
 from agentic_rag.rag.retrieval import Rerank, RetrievalOptions, SearchMode
 from agentic_rag.rag.schemas import SearchRequest
-from agentic_rag.rag.stores.qdrant import QdrantStore
 from agentic_rag.users.models import User
 from genai_shared.db.session import Database
+from genai_shared.ingest.parsers import parse_markdown
+from genai_shared.rag.chunking import Chunk, Chunker
+from genai_shared.rag.embeddings import Embedder, Vector
+from genai_shared.rag.stores.qdrant import QdrantStore
 from rag_eval import metrics
 from rag_eval.labels import EVAL_DIR, Question, Span, answer_spans
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentic_rag.core.config import Settings
-from agentic_rag.rag.chunking import Chunker
-from agentic_rag.rag.embeddings import Embedder
+from genai_shared.rag.chunking import Chunker
+from genai_shared.rag.embeddings import Embedder
 from rag_eval.harness import (
     MODES,
     EvalMode,

@@ -4,7 +4,7 @@ On PostgreSQL, keyword search reads ``chunk.search_vector`` (the stored tsvector
 text, NULL on SQLite) through a GIN index. The
 other search indexes built from ``chunk`` are not here: the vectors (Qdrant, pgvector)
 and SQLite's FTS5 table are derived data that their owners create when the app starts
-(``agentic_rag.rag.stores``, ``agentic_rag.rag.keyword``).
+(``genai_shared.rag.stores``, ``agentic_rag.rag.keyword``).
 
 Revision ID: 0004
 Revises: 0003

@@ -35,11 +35,9 @@ from agentic_rag.gateway.router import models_router
 from agentic_rag.gateway.router import router as gateway_router
 from agentic_rag.ingest.resources import ingest_resources
 from agentic_rag.ingest.router import router as documents_router
-from agentic_rag.rag.embeddings import Embedder
 from agentic_rag.rag.resources import rag_resources
 from agentic_rag.rag.router import router as collections_router
 from agentic_rag.rag.router import search_router
-from agentic_rag.rag.stores import VectorStore
 from agentic_rag.ratelimit.dependencies import (
     RateLimit,
     RateLimitHeadersMiddleware,
@@ -53,6 +51,8 @@ from genai_shared.cache import RedisCache
 from genai_shared.llm.dependencies import llm_resources
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.router import router as providers_router
+from genai_shared.rag.embeddings import Embedder
+from genai_shared.rag.stores import VectorStore
 from genai_shared.web.app import create_base_app
 from genai_shared.web.errors import error_response
 from genai_shared.web.resources import core_resources

@@ -26,15 +26,15 @@ from agentic_rag.agent.router import admin_router, router, turn_router
 from agentic_rag.auth.dependencies import admin, authorized
 from agentic_rag.core.config import Settings
 from agentic_rag.main import API_PREFIX, create_app
-from agentic_rag.rag import chunking
 from agentic_rag.rag import service as rag_service
-from agentic_rag.rag.embeddings import Embedder, MiniLMEmbedder
 from agentic_rag.rag.models import Document
 from agentic_rag.rag.resources import RagResources, shared_minilm
 from agentic_rag.ratelimit.dependencies import RateLimit
-from agentic_rag.tools.analytics import create_sqlite_database
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
 from genai_shared.llm.registry import ProviderRegistry
+from genai_shared.rag import chunking
+from genai_shared.rag.embeddings import Embedder, MiniLMEmbedder
+from genai_shared.tools.analytics import create_sqlite_database
 
 Json = dict[str, Any]
 

@@ -23,10 +23,10 @@ from starlette.routing import Route
 from agentic_rag.agent.models import ToolStatus
 from agentic_rag.agent.registry import Caller, ToolContext, ToolRegistry
 from agentic_rag.chat.models import Message
-from agentic_rag.tools.analytics import ORDER_COUNT
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript, MockTurn
 from genai_shared.llm.types import ChatRequest, ChatResponse, ToolCall
 from genai_shared.testing.live_server import live_server
+from genai_shared.tools.analytics import ORDER_COUNT
 
 CANARY_A = "CANARY-A-7f3e2b"  # only in user A's document
 CANARY_B = "CANARY-B-91c4d0"  # only in user B's document

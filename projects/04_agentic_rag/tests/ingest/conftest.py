@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -27,12 +26,12 @@ from fastapi import FastAPI
 from agentic_rag.core.config import Settings
 from agentic_rag.core.database import Base
 from agentic_rag.ingest.dependencies import fetch_policy
-from agentic_rag.ingest.fetch import FetchPolicy
 from agentic_rag.ingest.service import IngestRuntime, build_fetch_policy
 from agentic_rag.ingest.worker import consume
 from agentic_rag.main import create_app
-from agentic_rag.rag.chunking import Chunker
-from agentic_rag.rag.embeddings import MiniLMEmbedder, Vector
+from genai_shared.ingest.fetch import FetchPolicy
+from genai_shared.rag.chunking import Chunker
+from genai_shared.rag.embeddings import MiniLMEmbedder, Vector
 from genai_shared.testing.contracts import support
 
 PASSWORD = "correct horse battery staple"
@@ -74,11 +73,6 @@ class CountingEmbedder:
 @pytest.fixture(scope="session")
 def minilm_embedder() -> MiniLMEmbedder:
     return MiniLMEmbedder(batch_size=8)
-
-
-@pytest.fixture(scope="session")
-def chunker() -> Chunker:
-    return Chunker.for_minilm()
 
 
 @pytest.fixture
@@ -263,45 +257,6 @@ def loopback_policy(settings: Settings) -> FetchPolicy:
         allowed_content_types=base.allowed_content_types,
         allow_loopback=True,
     )
-
-
-# --- documents ------------------------------------------------------------------------------
-
-
-def _pdf_string(line: str) -> str:
-    return "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
-
-
-def build_pdf(pages: Sequence[Sequence[str]]) -> bytes:
-    """A PDF whose page i shows the lines ``pages[i]`` in Helvetica (pypdf's writer)."""
-    from pypdf import PdfWriter
-    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
-
-    writer = PdfWriter()
-    font = DictionaryObject(
-        {
-            NameObject("/Type"): NameObject("/Font"),
-            NameObject("/Subtype"): NameObject("/Type1"),
-            NameObject("/BaseFont"): NameObject("/Helvetica"),
-        }
-    )
-    for lines in pages:
-        page = writer.add_blank_page(612, 792)
-        shown = " T* ".join(f"{_pdf_string(line)} Tj" for line in lines)
-        stream = DecodedStreamObject()
-        stream.set_data(f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET".encode("latin-1"))
-        page[NameObject("/Contents")] = writer._add_object(stream)
-        page[NameObject("/Resources")] = DictionaryObject(
-            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
-        )
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    return buffer.getvalue()
-
-
-@pytest.fixture(scope="session")
-def make_pdf() -> Callable[[Sequence[Sequence[str]]], bytes]:
-    return build_pdf
 
 
 # --- a web server on 127.0.0.1 --------------------------------------------------------------

@@ -23,9 +23,9 @@ from agentic_rag.core.config import Settings
 from agentic_rag.ingest import service
 from agentic_rag.ingest.models import IngestJob
 from agentic_rag.ingest.queue import IngestQueue
-from agentic_rag.rag.chunking import Chunker
 from agentic_rag.rag.models import Chunk, Collection, Document
 from genai_shared.db.base import utcnow
+from genai_shared.rag.chunking import Chunker
 
 GUIDE = b"# Herons\n\nThey wade.\n\n## Nests\n\nIn colonies.\n"
 

@@ -23,13 +23,13 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from agentic_rag.tools.analytics import (
+from genai_shared.tools.analytics import (
     SCHEMA_DESCRIPTION,
     analytics_tables,
     create_sqlite_database,
     install_postgres,
 )
-from agentic_rag.tools.sql_guard import (
+from genai_shared.tools.sql_guard import (
     AnalyticsDatabase,
     PostgresAnalytics,
     QueryFailed,

@@ -17,10 +17,10 @@ from starlette.routing import Route
 from agentic_rag.agent.models import ToolStatus
 from agentic_rag.agent.registry import Caller, ToolContext, ToolRegistry
 from agentic_rag.tools.definitions import weather_tool
-from agentic_rag.tools.weather import MAX_RESPONSE_BYTES, WeatherClient, WeatherError
 from genai_shared.db.session import Database
 from genai_shared.llm.types import ToolCall
 from genai_shared.testing.live_server import live_server
+from genai_shared.tools.weather import MAX_RESPONSE_BYTES, WeatherClient, WeatherError
 
 KEY = "weather-key-123"
 

@@ -28,6 +28,7 @@ from genai_shared.llm.fallback import FallbackStream
 from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.tokens import count_messages, count_text
 from genai_shared.llm.types import ChatMessage, StreamEnd, StreamEvent, TextDelta, Usage
+from genai_shared.web.drain import Drain, DrainDeadlineReached
 from genai_shared.web.sse import sse_event
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ async def stream_turn(
     start: Mapping[str, str],
     on_end: OnCallEnd,
     prompt: Sequence[ChatMessage],
+    drain: Drain | None = None,
 ) -> AsyncIterator[bytes]:
     """Forward ``stream`` (whose ``first`` event was already read) as the turn's events.
 
@@ -69,6 +71,10 @@ async def stream_turn(
     ``stream.record`` is filled in and handed to ``on_end`` exactly once; ``on_end``
     stores the reply (and whatever else the project keeps) and returns the stored
     assistant message, which the ``done`` event describes.
+
+    ``drain`` (the app's ``Drain``): when the process is stopping and the drain deadline
+    passes while the stream is still waiting on the provider, the stream ends with an
+    ``error`` event of type ``ServerShuttingDown`` and its partial reply is stored.
     """
     record = stream.record
     parts: list[str] = []
@@ -105,7 +111,24 @@ async def stream_turn(
                 done = await end()
                 yield sse_event(done, event="done")
                 return
-            event = await anext(stream)
+            if drain is None:
+                event = await anext(stream)
+            else:
+                async with drain.bounded():
+                    event = await anext(stream)
+    except DrainDeadlineReached as error:
+        record.failed(error, Outcome.ERROR)
+        estimate()
+        await end()
+        yield sse_event(
+            {
+                "type": "ServerShuttingDown",
+                "message": "The server is restarting: the reply so far is saved; retry the turn.",
+                "message_id": start["message_id"],
+                "partial_content": "".join(parts),
+            },
+            event="error",
+        )
     except ProviderError as error:
         record.failed(error)
         estimate()

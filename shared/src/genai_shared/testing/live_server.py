@@ -25,20 +25,23 @@ def live_server(
     host: str = "127.0.0.1",
     port: int = 0,
     lifespan: Literal["auto", "on", "off"] = "on",
+    **config: Any,
 ) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a daemon thread; yield its base URL; stop it afterwards."""
+    """Run ``app`` under uvicorn in a daemon thread; yield its base URL; stop it afterwards.
+
+    ``config`` goes on to ``uvicorn.Config`` (e.g. ``proxy_headers=True,
+    forwarded_allow_ips="127.0.0.1"`` behind a test's reverse proxy).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        lifespan=lifespan,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
+    defaults: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 1,
+    }
+    server = uvicorn.Server(uvicorn.Config(app, lifespan=lifespan, **{**defaults, **config}))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"live-{bound_port}", daemon=True
     )

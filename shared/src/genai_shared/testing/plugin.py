@@ -14,6 +14,8 @@ Fixtures every project's tests use:
   open users API of projects 01 and 02 (``contracts.users``). They ask for the project's
   ``client``; a project whose owners sign in (03) overrides them in its conftest.
 - ``fake_upstream`` and its helpers (``fake_upstream_fixtures``).
+- ``minilm``, ``chunker`` and ``make_pdf`` (``rag_fixtures``).
+- ``embedded_postgres`` and ``vector_database``: PostgreSQL 18 with pgvector (``embedded_pg``).
 
 Integration tests carry ``@pytest.mark.integration``. They run when ``GENAI_INTEGRATION=1``
 (``.ci/run`` and ``make test-integration`` set it); otherwise they are skipped with a
@@ -46,6 +48,8 @@ from genai_shared.testing.assertions import assert_error
 pytest_plugins = [
     "genai_shared.testing.fake_upstream_fixtures",
     "genai_shared.testing.contracts.users",
+    "genai_shared.testing.rag_fixtures",
+    "genai_shared.testing.embedded_pg",
 ]
 
 INTEGRATION_ENV = "GENAI_INTEGRATION"

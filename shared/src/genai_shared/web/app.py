@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 
 from genai_shared.settings import BaseAppSettings
 from genai_shared.web import health
+from genai_shared.web.drain import Drain
 from genai_shared.web.errors import UnhandledErrorMiddleware, register_error_handlers
 from genai_shared.web.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
 
@@ -32,6 +33,7 @@ def create_base_app(
     )
     app.state.settings = settings
     app.state.health_checks = {}
+    app.state.drain = Drain()
     register_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from genai_shared.cache import Cache
 from genai_shared.db.session import Database
 from genai_shared.settings import BaseAppSettings
+from genai_shared.web.drain import Drain
 
 
 # Trivial dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency
@@ -36,7 +37,14 @@ async def get_base_settings(request: Request) -> BaseAppSettings:
     return settings
 
 
+async def get_drain(request: Request) -> Drain:
+    """The app's drain state: set when the process has been told to stop."""
+    drain: Drain = request.app.state.drain
+    return drain
+
+
 DatabaseDep = Annotated[Database, Depends(get_db)]
+DrainDep = Annotated[Drain, Depends(get_drain)]
 CacheDep = Annotated[Cache, Depends(get_cache)]
 BaseSettingsDep = Annotated[BaseAppSettings, Depends(get_base_settings)]
 

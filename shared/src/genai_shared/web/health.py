@@ -4,7 +4,8 @@
 orchestrator never restarts a healthy process because a database is slow.
 ``/health/ready`` runs every check registered in ``app.state.health_checks`` (a name ->
 async callable that raises on failure) under a timeout and answers 503, naming the
-failed dependency, when any fails.
+failed dependency, when any fails, and at once, without running them, once the process
+has been told to stop (``app.state.drain``: status ``draining``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class CheckResult(BaseModel):
 
 
 class HealthReport(BaseModel):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "unavailable", "draining"]
     checks: dict[str, CheckResult] = {}
 
 
@@ -58,9 +59,17 @@ async def live() -> HealthReport:
 @router.get(
     "/ready",
     response_model=HealthReport,
-    responses={503: {"model": HealthReport, "description": "A dependency is down"}},
+    responses={
+        503: {
+            "model": HealthReport,
+            "description": "A dependency is down, or the process is stopping",
+        }
+    },
 )
 async def ready(request: Request) -> Any:
+    drain = getattr(request.app.state, "drain", None)
+    if drain is not None and drain.draining:
+        return JSONResponse(HealthReport(status="draining").model_dump(mode="json"), 503)
     checks: dict[str, HealthCheck] = getattr(request.app.state, "health_checks", {})
     names = list(checks)
     results = await asyncio.gather(*(_run_check(checks[n]) for n in names))

@@ -15,7 +15,6 @@ from fastapi import Depends, FastAPI, Request
 from agentic_rag.agent.registry import Tool, ToolRegistry
 from agentic_rag.core.config import Settings
 from agentic_rag.rag.resources import RagResources
-from agentic_rag.tools.analytics import create_sqlite_database, install_postgres
 from agentic_rag.tools.definitions import (
     DocumentSearch,
     calculator_tool,
@@ -24,9 +23,10 @@ from agentic_rag.tools.definitions import (
     weather_tool,
 )
 from agentic_rag.tools.search import RagDocumentSearch
-from agentic_rag.tools.sql_guard import AnalyticsDatabase, PostgresAnalytics, SQLiteAnalytics
-from agentic_rag.tools.weather import WeatherClient
 from genai_shared.db.session import Database
+from genai_shared.tools.analytics import create_sqlite_database, install_postgres
+from genai_shared.tools.sql_guard import AnalyticsDatabase, PostgresAnalytics, SQLiteAnalytics
+from genai_shared.tools.weather import WeatherClient
 
 logger = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""Document ingestion: fetching user-submitted URLs safely."""
+"""Document ingestion: upload and URL import, the queue, the worker and recovery."""

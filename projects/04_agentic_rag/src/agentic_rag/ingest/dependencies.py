@@ -20,10 +20,10 @@ from agentic_rag.ingest.exceptions import (
     IngestionUnavailable,
     UnsupportedRequestBody,
 )
-from agentic_rag.ingest.fetch import FetchPolicy
 from agentic_rag.ingest.queue import IngestQueue
 from agentic_rag.ingest.schemas import DocumentImport
 from agentic_rag.rag.models import Document
+from genai_shared.ingest.fetch import FetchPolicy
 from genai_shared.web.dependencies import SessionDep
 
 MAX_FORM_FIELDS = 8

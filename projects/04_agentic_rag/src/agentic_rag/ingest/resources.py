@@ -16,10 +16,10 @@ from fastapi import FastAPI
 from agentic_rag.core.config import Settings
 from agentic_rag.ingest.queue import IngestQueue
 from agentic_rag.ingest.service import IngestRuntime, running_queue
-from agentic_rag.rag.chunking import Chunker
-from agentic_rag.rag.embeddings import Embedder
-from agentic_rag.rag.stores.base import VectorStore
 from genai_shared.db.session import Database
+from genai_shared.rag.chunking import Chunker
+from genai_shared.rag.embeddings import Embedder
+from genai_shared.rag.stores.base import VectorStore
 
 
 @asynccontextmanager

@@ -42,7 +42,16 @@ from agentic_rag.ingest.exceptions import (
     URLFetchFailed,
     URLNotAllowed,
 )
-from agentic_rag.ingest.fetch import (
+from agentic_rag.ingest.models import IngestJob
+from agentic_rag.ingest.queue import IngestQueue
+from agentic_rag.ingest.schemas import DocumentPublic
+from agentic_rag.rag import service as rag_service
+from agentic_rag.rag.models import Chunk as ChunkRow
+from agentic_rag.rag.models import Collection, Document, DocumentStatus
+from genai_shared.db.base import utcnow
+from genai_shared.db.pagination import Page, keyset_page
+from genai_shared.db.session import Database, after_commit
+from genai_shared.ingest.fetch import (
     DEFAULT_CONTENT_TYPES,
     FetchError,
     FetchPolicy,
@@ -50,8 +59,7 @@ from agentic_rag.ingest.fetch import (
     UnsafeURL,
     fetch_url,
 )
-from agentic_rag.ingest.models import IngestJob
-from agentic_rag.ingest.parsers import (
+from genai_shared.ingest.parsers import (
     SUPPORTED_MEDIA_TYPES,
     DocumentFormat,
     ParseError,
@@ -59,18 +67,10 @@ from agentic_rag.ingest.parsers import (
     detect_format,
     parse_document,
 )
-from agentic_rag.ingest.queue import IngestQueue
-from agentic_rag.ingest.schemas import DocumentPublic
-from agentic_rag.rag import service as rag_service
-from agentic_rag.rag.chunking import Chunk, Chunker
-from agentic_rag.rag.embeddings import Embedder, Vector
-from agentic_rag.rag.models import Chunk as ChunkRow
-from agentic_rag.rag.models import Collection, Document, DocumentStatus
-from agentic_rag.rag.stores import VectorStore, VectorStoreError
-from genai_shared.db.base import utcnow
-from genai_shared.db.pagination import Page, keyset_page
-from genai_shared.db.session import Database, after_commit
 from genai_shared.llm.errors import ProviderError
+from genai_shared.rag.chunking import Chunk, Chunker
+from genai_shared.rag.embeddings import Embedder, Vector
+from genai_shared.rag.stores import VectorStore, VectorStoreError
 
 logger = logging.getLogger(__name__)
 

@@ -25,12 +25,12 @@ import agentic_rag.users.models  # noqa: F401 - the table every row's owner_id p
 from agentic_rag.core.config import Settings, get_settings
 from agentic_rag.ingest.service import IngestRuntime, running_queue
 from agentic_rag.rag import keyword
-from agentic_rag.rag.chunking import Chunker
-from agentic_rag.rag.embeddings import OpenAIEmbedder
 from agentic_rag.rag.resources import build_embedder, build_vector_store
-from agentic_rag.rag.stores.qdrant import QdrantStore
 from genai_shared.db.session import Database
 from genai_shared.log import configure_logging
+from genai_shared.rag.chunking import Chunker
+from genai_shared.rag.embeddings import OpenAIEmbedder
+from genai_shared.rag.stores.qdrant import QdrantStore
 
 logger = logging.getLogger("agentic_rag.worker")
 

@@ -9,10 +9,10 @@ from fastapi import Depends, Request
 
 from agentic_rag.auth.dependencies import PrincipalDep
 from agentic_rag.rag import service
-from agentic_rag.rag.embeddings import Embedder
 from agentic_rag.rag.exceptions import CollectionNotFound
 from agentic_rag.rag.models import Collection
-from agentic_rag.rag.stores.base import VectorStore
+from genai_shared.rag.embeddings import Embedder
+from genai_shared.rag.stores.base import VectorStore
 from genai_shared.web.dependencies import SessionDep
 
 

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from agentic_rag.rag.models import Chunk
-from agentic_rag.rag.stores.base import SearchFilters
+from genai_shared.rag.stores.base import SearchFilters
 
 FTS_TABLE = "chunk_fts"
 MAX_TERMS = 32

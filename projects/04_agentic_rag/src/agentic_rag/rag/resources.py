@@ -17,12 +17,12 @@ from fastapi import FastAPI
 
 from agentic_rag.core.config import Settings
 from agentic_rag.rag import keyword
-from agentic_rag.rag.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
-from agentic_rag.rag.minilm import MiniLM
-from agentic_rag.rag.stores.base import VectorStore
-from agentic_rag.rag.stores.pgvector import PgVectorStore
-from agentic_rag.rag.stores.qdrant import QdrantStore
 from genai_shared.db.session import Database
+from genai_shared.rag.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
+from genai_shared.rag.minilm import MiniLM
+from genai_shared.rag.stores.base import VectorStore
+from genai_shared.rag.stores.pgvector import PgVectorStore
+from genai_shared.rag.stores.qdrant import QdrantStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,8 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentic_rag.rag import keyword
-from agentic_rag.rag.embeddings import Embedder
-from agentic_rag.rag.stores.base import SearchFilters, VectorStore
+from genai_shared.rag.embeddings import Embedder
+from genai_shared.rag.stores.base import SearchFilters, VectorStore
 
 
 class SearchMode(StrEnum):

@@ -22,8 +22,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentic_rag.rag import chunking, keyword
-from agentic_rag.rag.embeddings import Embedder, Vector
+from agentic_rag.rag import keyword
 from agentic_rag.rag.exceptions import CollectionNameTaken, CollectionNotFound
 from agentic_rag.rag.models import Chunk, Collection, Document
 from agentic_rag.rag.retrieval import (
@@ -40,8 +39,10 @@ from agentic_rag.rag.schemas import (
     SearchResponse,
     SearchResult,
 )
-from agentic_rag.rag.stores.base import SearchFilters, VectorPoint, VectorStore
 from genai_shared.db.pagination import Page, keyset_page
+from genai_shared.rag import chunking
+from genai_shared.rag.embeddings import Embedder, Vector
+from genai_shared.rag.stores.base import SearchFilters, VectorPoint, VectorStore
 
 # --- collections ---------------------------------------------------------------------------
 

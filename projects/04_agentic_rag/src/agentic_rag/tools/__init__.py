@@ -1,1 +1,1 @@
-"""The agent's tools: the calculator and the read-only SQL guard and runner."""
+"""The agent's tools, as the registry offers them (definitions over genai_shared.tools)."""

@@ -16,10 +16,10 @@ from typing import Any, Final, Protocol
 from pydantic import Field
 
 from agentic_rag.agent.registry import Source, Tool, ToolArguments, ToolContext, ToolFailed
-from agentic_rag.tools.analytics import SCHEMA_DESCRIPTION
-from agentic_rag.tools.calculator import MAX_EXPRESSION_LENGTH, CalculatorError, evaluate
-from agentic_rag.tools.sql_guard import MAX_SQL_LENGTH, AnalyticsDatabase, SQLToolError
-from agentic_rag.tools.weather import Units, WeatherClient, WeatherError
+from genai_shared.tools.analytics import SCHEMA_DESCRIPTION
+from genai_shared.tools.calculator import MAX_EXPRESSION_LENGTH, CalculatorError, evaluate
+from genai_shared.tools.sql_guard import MAX_SQL_LENGTH, AnalyticsDatabase, SQLToolError
+from genai_shared.tools.weather import Units, WeatherClient, WeatherError
 
 SEARCH_MAX_RESULTS: Final = 20
 READ = frozenset({"read"})  # reading the caller's data: an API key needs the read scope

@@ -16,13 +16,13 @@ from pydantic import ValidationError
 
 from agentic_rag.agent.registry import Source, ToolFailed
 from agentic_rag.rag import service as rag_service
-from agentic_rag.rag.embeddings import Embedder
 from agentic_rag.rag.exceptions import CollectionNotFound, SearchUnavailable
 from agentic_rag.rag.retrieval import RetrievalOptions
 from agentic_rag.rag.schemas import SearchRequest
-from agentic_rag.rag.stores.base import VectorStore
 from agentic_rag.tools.definitions import FoundChunk
 from genai_shared.db.session import Database
+from genai_shared.rag.embeddings import Embedder
+from genai_shared.rag.stores.base import VectorStore
 
 
 @dataclass(frozen=True)

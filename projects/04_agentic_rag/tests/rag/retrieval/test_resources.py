@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from agentic_rag.main import create_app
-from agentic_rag.rag.stores import VectorStoreError
-from agentic_rag.rag.stores.pgvector import PgVectorStore
-from agentic_rag.rag.stores.qdrant import QdrantStore
+from genai_shared.rag.stores import VectorStoreError
+from genai_shared.rag.stores.pgvector import PgVectorStore
+from genai_shared.rag.stores.qdrant import QdrantStore
 
 
 async def test_embedded_qdrant_is_the_default_and_opens_on_first_use(

@@ -14,9 +14,9 @@ import asyncpg
 import numpy as np
 import pytest
 
-from agentic_rag.rag.stores import SearchFilters, VectorPoint, VectorStore, VectorStoreError
-from agentic_rag.rag.stores.pgvector import PgVectorStore
-from agentic_rag.rag.stores.qdrant import QdrantStore
+from genai_shared.rag.stores import SearchFilters, VectorPoint, VectorStore, VectorStoreError
+from genai_shared.rag.stores.pgvector import PgVectorStore
+from genai_shared.rag.stores.qdrant import QdrantStore
 
 DIMS = 8
 

@@ -1,0 +1,149 @@
+"""Who is calling: the principal behind an access token or an API key.
+
+Both are accepted as ``Authorization: Bearer <credential>``; an API key may also come as
+``X-API-Key``. Every check runs on each request against the database (a short
+transaction of its own, never held through a provider call), so a logout or a revoked
+key takes effect on the very next request. Failures are all the same 401: the caller is
+never told whether the token expired, the key was revoked or the user is unknown.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy import select
+
+from genai_shared.db.base import utcnow
+from genai_shared.db.session import Database
+from production_deployment.api_keys.models import ApiKey
+from production_deployment.auth import service
+from production_deployment.auth.exceptions import (
+    AdminRequired,
+    InsufficientScope,
+    LoginRequired,
+    NotAuthenticated,
+)
+from production_deployment.auth.security import InvalidAccessToken, Security
+from production_deployment.users import service as users_service
+from production_deployment.users.models import User
+
+ALL_SCOPES = frozenset({"chat", "read"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_CREDENTIAL_CHARS = 4096
+
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/login",
+    auto_error=False,
+    description="An access token from /api/v1/auth/login, or an API key",
+)
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An API key from /api/v1/api-keys"
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller. ``user`` is detached: reload it to change it."""
+
+    user: User
+    via: Literal["access_token", "api_key"]
+    scopes: frozenset[str]
+    api_key_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.user.id
+
+
+async def get_security(request: Request) -> Security:
+    security: Security = request.app.state.security
+    return security
+
+
+SecurityDep = Annotated[Security, Depends(get_security)]
+
+
+async def _from_access_token(db: Database, security: Security, token: str) -> Principal:
+    try:
+        claims = security.decode_access_token(token)
+    except InvalidAccessToken:
+        raise NotAuthenticated from None
+    async with db.transaction() as session:
+        user = await users_service.get(session=session, user_id=claims.user_id)
+        live = await service.session_is_live(session=session, family_id=claims.session_id)
+    if user is None or not user.is_active or not live:
+        raise NotAuthenticated
+    return Principal(user=user, via="access_token", scopes=ALL_SCOPES, session_id=claims.session_id)
+
+
+async def _from_api_key(db: Database, security: Security, key: str) -> Principal:
+    prefix = security.api_key_prefix(key)
+    if prefix is None:
+        raise NotAuthenticated
+    async with db.transaction() as session:
+        row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+        user = await users_service.get(session=session, user_id=row.user_id) if row else None
+    if row is None or user is None or not user.is_active:
+        raise NotAuthenticated
+    if not security.api_key_matches(key, row.key_hash) or row.revoked_at is not None:
+        raise NotAuthenticated
+    if row.expires_at is not None and service.as_utc(row.expires_at) <= utcnow():
+        raise NotAuthenticated
+    return Principal(
+        user=user, via="api_key", scopes=frozenset(row.scopes) & ALL_SCOPES, api_key_id=row.id
+    )
+
+
+async def get_principal(
+    request: Request,
+    security: SecurityDep,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    x_api_key: Annotated[str | None, Depends(api_key_header)],
+) -> Principal:
+    """The caller, from ``Authorization: Bearer`` or ``X-API-Key`` (not both), else 401."""
+    if bearer and x_api_key:
+        raise NotAuthenticated("Send one credential, not two")
+    credential = bearer or x_api_key
+    if not credential or len(credential) > MAX_CREDENTIAL_CHARS:
+        raise NotAuthenticated
+    db: Database = request.app.state.db
+    if x_api_key or security.api_key_prefix(credential) is not None:
+        return await _from_api_key(db, security, credential)
+    return await _from_access_token(db, security, credential)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def authorized(request: Request, principal: PrincipalDep) -> Principal:
+    """Router-level guard: a caller, whose key (if any) has the scope the method needs.
+
+    Reads (GET) need ``read``; everything else (chat, and writing conversations) ``chat``.
+    Access tokens carry every scope.
+    """
+    request.state.user_id = str(principal.user_id)  # for the access log
+    needed = "read" if request.method in READ_METHODS else "chat"
+    if needed not in principal.scopes:
+        raise InsufficientScope(details=[{"needed": needed}])
+    return principal
+
+
+async def signed_in(principal: PrincipalDep) -> Principal:
+    """Router-level guard for account management: an access token, not an API key."""
+    if principal.via != "access_token":
+        raise LoginRequired
+    return principal
+
+
+async def admin(principal: PrincipalDep) -> Principal:
+    """Router-level guard for /admin: a signed-in administrator."""
+    if principal.via != "access_token":
+        raise LoginRequired
+    if not principal.user.is_admin:
+        raise AdminRequired
+    return principal

@@ -1,0 +1,1 @@
+"""Document ingestion: upload and URL import, the queue, the worker and recovery."""

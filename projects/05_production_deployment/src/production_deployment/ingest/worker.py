@@ -1,0 +1,112 @@
+"""The ingestion worker: ``production-deployment-worker`` (``make worker-04``).
+
+It reads tasks from the Redis stream (``REDIS_URL``) and ingests documents with its own
+database connection, embedder and vector store, built from the same settings as the
+app. It needs a vector store that several processes can share: a Qdrant server
+(``QDRANT_URL``) or pgvector. Embedded Qdrant locks its folder to one process, which is
+why, without Redis, the app ingests in-process instead.
+
+SIGTERM or Ctrl-C stops it gracefully: no new tasks are taken, running ones get
+``INGEST_LEASE_SECONDS`` to finish. A worker killed outright leaves its documents to the
+recovery sweep of the other processes (or of its own next start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import anyio.to_thread
+from taskiq.receiver import Receiver
+
+import production_deployment.users.models  # noqa: F401 - the table every row's owner_id points to
+from genai_shared.db.session import Database
+from genai_shared.log import configure_logging
+from genai_shared.rag.chunking import Chunker
+from genai_shared.rag.embeddings import OpenAIEmbedder
+from genai_shared.rag.stores.qdrant import QdrantStore
+from production_deployment.core.config import Settings, get_settings
+from production_deployment.ingest.service import IngestRuntime, running_queue
+from production_deployment.rag import keyword
+from production_deployment.rag.resources import build_embedder, build_vector_store
+
+logger = logging.getLogger("production_deployment.worker")
+
+
+class WorkerConfigError(SystemExit):
+    """The worker cannot run with these settings (the message says why)."""
+
+
+async def work(settings: Settings, *, stop: asyncio.Event) -> None:
+    """Ingest documents from the queue until ``stop`` is set."""
+    if not settings.redis_url:
+        raise WorkerConfigError(
+            "production-deployment-worker needs REDIS_URL: without Redis the app ingests in-process"
+        )
+    db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    embedder = build_embedder(settings)
+    store = build_vector_store(settings, dimensions=embedder.dimensions)
+    if isinstance(store, QdrantStore) and store.embedded:
+        logger.warning(
+            "embedded Qdrant (%s) is locked by one process: no app or other worker may "
+            "use that folder; set QDRANT_URL or VECTOR_STORE=pgvector to share the store",
+            settings.qdrant_path,
+        )
+    try:
+        await store.open()
+        await keyword.ensure_index(db.engine)
+        runtime = IngestRuntime(
+            db=db,
+            embedder=embedder,
+            store=store,
+            chunker=await anyio.to_thread.run_sync(Chunker.for_minilm),
+            settings=settings,
+        )
+        await consume(runtime, redis_url=settings.redis_url, stop=stop)
+    finally:
+        await store.close()
+        if isinstance(embedder, OpenAIEmbedder):
+            await embedder.aclose()
+        await db.dispose()
+
+
+async def consume(runtime: IngestRuntime, *, redis_url: str, stop: asyncio.Event) -> None:
+    """Run ``runtime``'s ingestions for the tasks on the Redis stream until ``stop`` is set
+    (with the recovery sweep alongside)."""
+    settings = runtime.settings
+    async with running_queue(runtime=runtime, redis_url=redis_url, worker=True) as queue:
+        receiver = Receiver(
+            queue.broker,
+            max_async_tasks=settings.ingest_worker_concurrency,
+            run_startup=False,
+            propagate_exceptions=False,
+            wait_tasks_timeout=settings.ingest_lease_seconds,
+        )
+        logger.info(
+            "ingest worker reading %s (%d at a time)",
+            settings.ingest_queue_name,
+            settings.ingest_worker_concurrency,
+        )
+        await receiver.listen(stop)
+
+
+async def _main(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(signum, stop.set)
+    await work(settings, stop=stop)
+
+
+def run() -> None:
+    """Run the worker with the settings from the environment (``production-deployment-worker``)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(_main(settings))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""Retrieval for the projects (models, routes and services stay in each project)."""

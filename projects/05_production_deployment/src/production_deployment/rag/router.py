@@ -1,0 +1,107 @@
+"""``/collections`` (create, list, read, delete) and ``POST /search``.
+
+The owner always comes from the credential. Search is a POST (a body with filters), so
+an API key needs the ``chat`` scope for it, as for every non-GET route.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
+from genai_shared.web.dependencies import SessionDep
+from genai_shared.web.errors import error_responses
+from production_deployment.auth.dependencies import PrincipalDep
+from production_deployment.core.config import SettingsDep
+from production_deployment.rag import service
+from production_deployment.rag.dependencies import EmbedderDep, OwnedCollection, VectorStoreDep
+from production_deployment.rag.exceptions import CollectionNameTaken, CollectionNotFound
+from production_deployment.rag.models import Collection
+from production_deployment.rag.retrieval import Rerank, RetrievalOptions
+from production_deployment.rag.schemas import (
+    CollectionCreate,
+    CollectionPublic,
+    SearchRequest,
+    SearchResponse,
+)
+
+router = APIRouter(prefix="/collections", tags=["collections"])
+search_router = APIRouter(tags=["search"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CollectionPublic,
+    responses=error_responses(CollectionNameTaken),
+)
+async def create_collection(
+    data: CollectionCreate, principal: PrincipalDep, session: SessionDep
+) -> Collection:
+    return await service.create_collection(session=session, owner_id=principal.user_id, data=data)
+
+
+@router.get("", response_model=Page[CollectionPublic], responses=error_responses(InvalidCursor))
+async def list_collections(
+    principal: PrincipalDep, page: PageParamsDep, session: SessionDep
+) -> Page[CollectionPublic]:
+    """Your collections, newest first."""
+    return await service.list_collections(
+        session=session, owner_id=principal.user_id, limit=page.limit, cursor=page.cursor
+    )
+
+
+@router.get(
+    "/{collection_id}",
+    response_model=CollectionPublic,
+    responses=error_responses(CollectionNotFound),
+)
+async def get_collection(collection: OwnedCollection) -> Collection:
+    return collection
+
+
+@router.delete(
+    "/{collection_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(CollectionNotFound),
+)
+async def delete_collection(
+    collection: OwnedCollection, session: SessionDep, store: VectorStoreDep
+) -> Response:
+    """Delete the collection with its documents, their chunks and their vectors."""
+    await service.delete_collection(session=session, store=store, collection=collection)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@search_router.post(
+    "/search", response_model=SearchResponse, responses=error_responses(CollectionNotFound)
+)
+async def search(
+    data: SearchRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    store: VectorStoreDep,
+    embedder: EmbedderDep,
+    settings: SettingsDep,
+) -> SearchResponse:
+    """Your chunks that best answer ``query``, each with its citation.
+
+    Modes: ``semantic`` (embedding similarity), ``keyword`` (full-text rank), ``hybrid``
+    (both, fused by reciprocal rank). ``collection_ids`` must all be yours (404 if not).
+    """
+    limit = min(data.limit or settings.search_default_limit, settings.search_max_limit)
+    options = RetrievalOptions(
+        limit=limit,
+        candidates=settings.search_candidates,
+        rrf_k=settings.rrf_k,
+        rerank=Rerank(data.rerank) if data.rerank else None,
+        mmr_lambda=data.mmr_lambda if data.mmr_lambda is not None else settings.mmr_lambda,
+    )
+    return await service.search(
+        session=session,
+        store=store,
+        embedder=embedder,
+        owner_id=principal.user_id,
+        request=data,
+        options=options,
+    )

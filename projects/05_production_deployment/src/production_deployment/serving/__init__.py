@@ -1,0 +1,1 @@
+"""How project 05 is served: gunicorn with uvicorn workers, draining on SIGTERM."""

@@ -1,0 +1,210 @@
+"""Agent fixtures: the app with the agent's routes and tools, a scriptable mock model, and
+documents written through the retrieval service (the way ingestion writes them).
+
+``mock`` is the app's mock provider: set ``mock.script = MockScript(turns=[...])`` in a
+test to script the model's replies (tool calls, text), or leave it to its rules.
+``extra_tools`` adds tools of a test's own to the registry; ``agent_overrides`` changes
+settings. The agent's routers are included here with the guards ``main.py`` applies to
+the same route groups.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends, FastAPI
+
+from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
+from genai_shared.llm.registry import ProviderRegistry
+from genai_shared.rag import chunking
+from genai_shared.rag.embeddings import Embedder, MiniLMEmbedder
+from genai_shared.tools.analytics import create_sqlite_database
+from production_deployment.agent.dependencies import agent_resources
+from production_deployment.agent.registry import Tool
+from production_deployment.agent.router import admin_router, router, turn_router
+from production_deployment.auth.dependencies import admin, authorized
+from production_deployment.core.config import Settings
+from production_deployment.main import API_PREFIX, create_app
+from production_deployment.rag import service as rag_service
+from production_deployment.rag.models import Document
+from production_deployment.rag.resources import RagResources, shared_minilm
+from production_deployment.ratelimit.dependencies import RateLimit
+
+Json = dict[str, Any]
+
+
+def with_agent(
+    app: FastAPI, settings: Settings, *, extra_tools: list[Tool[Any]] | None = None
+) -> FastAPI:
+    """Add the agent to an app from ``create_app``: its resources inside the app's
+    lifespan, its routers with the guards of their route groups."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            rag = RagResources(embedder=app.state.embedder, vector_store=app.state.vector_store)
+            async with agent_resources(
+                app, settings, app.state.db, rag=rag, extra_tools=extra_tools or ()
+            ):
+                yield state
+
+    app.router.lifespan_context = lifespan
+    signed = Depends(authorized)
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(turn_router, dependencies=[signed, Depends(RateLimit("chat"))])
+    api.include_router(router, dependencies=[signed, Depends(RateLimit("default"))])
+    api.include_router(admin_router, dependencies=[signed, Depends(admin)])
+    app.include_router(api)
+    return app
+
+
+@pytest.fixture(scope="session")
+def analytics_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SQLite copy of the analytics data set, written once per session."""
+    return create_sqlite_database(tmp_path_factory.mktemp("analytics") / "analytics.db")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real MiniLM, one per process (its weights load on first use)."""
+    return MiniLMEmbedder(model=shared_minilm())
+
+
+@pytest.fixture
+def agent_overrides() -> Json:
+    """Override in a test module (or a test) to change the agent's settings."""
+    return {}
+
+
+@pytest.fixture
+def settings_overrides(tmp_path: Path, analytics_path: Path, agent_overrides: Json) -> Json:
+    return {
+        "qdrant_path": str(tmp_path / "qdrant"),
+        "analytics_sqlite_path": str(analytics_path),
+        **agent_overrides,
+    }
+
+
+@pytest.fixture
+def mock() -> MockProvider:
+    return MockProvider(MockScript())
+
+
+@pytest.fixture
+def llm_registry(mock: MockProvider) -> ProviderRegistry:
+    return ProviderRegistry({"mock": mock})
+
+
+@pytest.fixture
+def extra_tools() -> list[Tool[Any]]:
+    return []
+
+
+@pytest.fixture
+def app(
+    settings: Settings,
+    llm_registry: ProviderRegistry,
+    embedder: Embedder,
+    extra_tools: list[Tool[Any]],
+) -> FastAPI:
+    return with_agent(
+        create_app(settings, registry=llm_registry, embedder=embedder),
+        settings,
+        extra_tools=extra_tools,
+    )
+
+
+# --- conversations, collections, documents ---------------------------------------------------
+
+Ask = Callable[..., Awaitable[httpx.Response]]
+
+
+@pytest.fixture
+def ask(client: httpx.AsyncClient) -> Ask:
+    """``await ask(conversation_id, "question", headers=..., **body)``: one agent turn."""
+
+    async def post(
+        conversation_id: str, content: str, *, headers: dict[str, str] | None = None, **body: Any
+    ) -> httpx.Response:
+        return await client.post(
+            f"/api/v1/conversations/{conversation_id}/agent",
+            json={"content": content, **body},
+            headers=headers,
+        )
+
+    return post
+
+
+MakeCollection = Callable[..., Awaitable[Json]]
+
+
+@pytest.fixture
+def make_collection(client: httpx.AsyncClient) -> MakeCollection:
+    async def make(name: str = "Notes", *, headers: dict[str, str] | None = None) -> Json:
+        response = await client.post("/api/v1/collections", json={"name": name}, headers=headers)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    return make
+
+
+AddDocument = Callable[..., Awaitable[Document]]
+
+
+@pytest.fixture
+def add_document(app: FastAPI, embedder: Embedder) -> AddDocument:
+    """``await add_document(owner_id, collection_id, ["chunk text", ...], title=...)``: a
+    ready document, its chunks in the database, the keyword index and the vector store,
+    written with ``rag.service.store_document_chunks`` as ingestion writes them."""
+
+    async def add(
+        owner_id: str, collection_id: str, texts: list[str], *, title: str = "Notes"
+    ) -> Document:
+        vectors = await embedder.embed(texts)
+        async with app.state.db.transaction() as session:
+            document = Document(
+                owner_id=uuid.UUID(owner_id),
+                collection_id=uuid.UUID(collection_id),
+                title=title,
+                source=f"{title.lower().replace(' ', '-')}.md",
+                content_type="text/markdown",
+                content_hash=uuid.uuid4().hex * 2,
+                status="ready",
+                progress_done=len(texts),
+                progress_total=len(texts),
+            )
+            session.add(document)
+            await session.flush()
+            chunks, offset = [], 0
+            for ordinal, text in enumerate(texts):
+                chunks.append(
+                    chunking.Chunk(
+                        document_id=str(document.id),
+                        ordinal=ordinal,
+                        heading_path=(title,),
+                        page=ordinal + 1,
+                        last_page=ordinal + 1,
+                        char_start=offset,
+                        char_end=offset + len(text),
+                        text=text,
+                        token_count=len(text.split()),
+                    )
+                )
+                offset += len(text) + 2
+            await rag_service.store_document_chunks(
+                session=session,
+                store=app.state.vector_store,
+                document=document,
+                chunks=chunks,
+                vectors=vectors,
+            )
+        return document
+
+    return add

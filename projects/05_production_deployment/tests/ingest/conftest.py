@@ -1,0 +1,309 @@
+"""Ingestion fixtures: one MiniLM for the session (behind a counting embedder), an app with
+the documents API, small PDFs made at test time, and a loopback web server that records
+every request it gets.
+
+``ingest_api(**settings)`` opens an app of the test's own (on the test's ``backend``) with
+a signed-in user; without Redis it ingests in-process, with Redis (the PostgreSQL run) a
+taskiq receiver reads the real stream in this process, as a worker would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from genai_shared.ingest.fetch import FetchPolicy
+from genai_shared.rag.chunking import Chunker
+from genai_shared.rag.embeddings import MiniLMEmbedder, Vector
+from genai_shared.testing.contracts import support
+from production_deployment.core.config import Settings
+from production_deployment.core.database import Base
+from production_deployment.ingest.dependencies import fetch_policy
+from production_deployment.ingest.service import IngestRuntime, build_fetch_policy
+from production_deployment.ingest.worker import consume
+from production_deployment.main import create_app
+
+PASSWORD = "correct horse battery staple"
+DOCUMENTS_PATH = "/api/v1/documents/{document_id}"
+SETTLED = frozenset({"ready", "failed"})
+# Waits are bounded only so a broken ingestion fails the test instead of hanging it.
+HANG_GUARD_SECONDS = 120
+
+
+# --- the embedder ---------------------------------------------------------------------------
+
+
+class CountingEmbedder:
+    """The real MiniLM, with every text it is asked to embed written down."""
+
+    def __init__(self, inner: MiniLMEmbedder) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dimensions(self) -> int:
+        return self.inner.dimensions
+
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
+    async def embed(self, texts: Sequence[str]) -> list[Vector]:
+        self.calls += 1
+        self.texts.extend(texts)
+        return await self.inner.embed(texts)
+
+
+@pytest.fixture(scope="session")
+def minilm_embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder(batch_size=8)
+
+
+@pytest.fixture
+def embedder(minilm_embedder: MiniLMEmbedder) -> CountingEmbedder:
+    """A fresh count for each test, over the session's one model."""
+    return CountingEmbedder(minilm_embedder)
+
+
+# --- the app --------------------------------------------------------------------------------
+
+
+@dataclass
+class IngestApi:
+    """An app with the documents API, a signed-in user and helpers to drive it."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: Settings
+    headers: dict[str, str]
+
+    async def sign_up(self, email: str) -> dict[str, str]:
+        body = {"email": email, "display_name": "Ada", "password": PASSWORD}
+        response = await self.client.post("/api/v1/auth/signup", json=body)
+        assert response.status_code == 201, response.text
+        login = await self.client.post(
+            "/api/v1/auth/login", data={"username": email, "password": PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+    async def collection(
+        self, name: str = "docs", *, headers: Mapping[str, str] | None = None
+    ) -> str:
+        response = await self.client.post(
+            "/api/v1/collections", json={"name": name}, headers=dict(headers or self.headers)
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    async def upload(
+        self,
+        collection_id: str,
+        content: bytes,
+        *,
+        filename: str = "doc.md",
+        media_type: str = "text/markdown",
+        headers: Mapping[str, str] | None = None,
+        **form: str,
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"/api/v1/collections/{collection_id}/documents",
+            files={"file": (filename, content, media_type)},
+            data=form,
+            headers=dict(headers or self.headers),
+        )
+
+    async def import_url(
+        self, collection_id: str, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"/api/v1/collections/{collection_id}/documents",
+            json={"url": url},
+            headers=dict(headers or self.headers),
+        )
+
+    async def document(
+        self, document_id: str, *, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        response = await self.client.get(
+            DOCUMENTS_PATH.format(document_id=document_id), headers=dict(headers or self.headers)
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def settled(
+        self, document_id: str, *, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Poll until the document is ready or failed."""
+        return await self.wait_until(
+            document_id, lambda doc: doc["status"] in SETTLED, headers=headers
+        )
+
+    async def wait_until(
+        self,
+        document_id: str,
+        condition: Callable[[dict[str, Any]], bool],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Poll the document until ``condition`` holds (``HANG_GUARD_SECONDS`` at most)."""
+        document: dict[str, Any] = {}
+        try:
+            async with asyncio.timeout(HANG_GUARD_SECONDS):
+                while True:
+                    document = await self.document(document_id, headers=headers)
+                    if condition(document):
+                        return document
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            pytest.fail(f"the document never got there; last seen: {document}")
+
+
+def with_fetch_policy(app: FastAPI, policy: FetchPolicy | None) -> FastAPI:
+    """The app, with URL imports held to ``policy`` when one is given."""
+    if policy is not None:
+        app.dependency_overrides[fetch_policy] = lambda: policy
+    return app
+
+
+@asynccontextmanager
+async def in_process_worker(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """A taskiq receiver on the real Redis stream, in this process, with the app's model
+    and store (embedded Qdrant is one process's): what ``production-deployment-worker`` runs."""
+    assert settings.redis_url is not None
+    runtime = IngestRuntime(
+        db=app.state.db,
+        embedder=app.state.embedder,
+        store=app.state.vector_store,
+        chunker=Chunker.for_minilm(),
+        settings=settings,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consume(runtime, redis_url=settings.redis_url, stop=stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=30)
+
+
+IngestApiFactory = Callable[..., contextlib.AbstractAsyncContextManager[IngestApi]]
+
+
+@pytest.fixture
+def ingest_api(
+    backend: str,
+    request: pytest.FixtureRequest,
+    settings_factory: Callable[..., Settings],
+    embedder: CountingEmbedder,
+    tmp_path: Path,
+) -> IngestApiFactory:
+    """``async with ingest_api(loopback=..., **settings) as api:`` an app of the test's own;
+    ``loopback=True`` lets URL imports reach the test server on 127.0.0.1; ``worker=False``
+    leaves a Redis queue to workers the test starts itself."""
+
+    @asynccontextmanager
+    async def open_api(
+        loopback: bool = False, worker: bool = True, **overrides: Any
+    ) -> AsyncIterator[IngestApi]:
+        values = {
+            **await support.backend_settings(backend, request),
+            "qdrant_path": str(tmp_path / "qdrant"),
+            "ingest_queue_name": f"test-ingest-{tmp_path.name}",
+            "ingest_sweep_interval_seconds": 0.5,
+            **overrides,
+        }
+        settings = settings_factory(**values)
+        policy = loopback_policy(settings) if loopback else None
+        app = with_fetch_policy(create_app(settings, embedder=embedder), policy)
+        async with support.serve_with_tables(app, Base.metadata) as client:
+            consumer = (
+                in_process_worker(app, settings)
+                if settings.redis_url and worker
+                else contextlib.nullcontext()
+            )
+            async with consumer:
+                api = IngestApi(app=app, client=client, settings=settings, headers={})
+                api.headers = await api.sign_up("owner@example.com")
+                yield api
+
+    return open_api
+
+
+def loopback_policy(settings: Settings) -> FetchPolicy:
+    """The app's fetch policy with loopback allowed: for the test server only."""
+    base = build_fetch_policy(settings)
+    return FetchPolicy(
+        max_bytes=base.max_bytes,
+        timeout_seconds=base.timeout_seconds,
+        max_redirects=base.max_redirects,
+        allowed_content_types=base.allowed_content_types,
+        allow_loopback=True,
+    )
+
+
+# --- a web server on 127.0.0.1 --------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    """A loopback server serving ``pages`` (path -> (content type, body)); ``requests``
+    lists every path it was asked for, in order."""
+
+    port: int
+    pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def doc_site() -> Iterator[Site]:
+    state = Site(port=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: tests read ``Site.requests``."""
+
+        def do_GET(self) -> None:
+            state.requests.append(self.path)
+            content_type, body = state.pages.get(self.path, ("text/plain", b"not here"))
+            self.send_response(200 if self.path in state.pages else 404)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -1,0 +1,51 @@
+"""GET /metrics: Prometheus text, behind METRICS_TOKEN when one is set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from production_deployment.core.config import Settings
+
+TOKEN = "scrape-token-0123456789"
+
+
+@pytest.mark.sqlite_only
+async def test_open_without_a_token(anon):
+    response = await anon.get("/metrics")
+    assert response.status_code == 200
+    assert "budget_refusals_total" in response.text
+
+
+class TestWithAToken:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"metrics_token": TOKEN}
+
+    @pytest.mark.parametrize(
+        "authorization",
+        [None, "", f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}", TOKEN, f"Basic {TOKEN}"],
+    )
+    @pytest.mark.sqlite_only
+    async def test_anything_but_the_token_is_401(self, anon, expect_error, authorization):
+        headers = {} if authorization is None else {"Authorization": authorization}
+        response = await anon.get("/metrics", headers=headers)
+        expect_error(response, 401, "NotAuthenticated")
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert TOKEN not in response.text
+
+    @pytest.mark.sqlite_only
+    async def test_a_users_token_is_not_enough(self, anon, user, expect_error):
+        expect_error(await anon.get("/metrics", headers=user.headers), 401, "NotAuthenticated")
+
+    @pytest.mark.sqlite_only
+    async def test_the_token_is_let_in(self, anon):
+        response = await anon.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 200
+        assert "budget_refusals_total" in response.text
+
+
+@pytest.mark.parametrize("empty", ["", None])
+def test_an_empty_token_means_none(empty):
+    assert Settings(_env_file=None, metrics_token=empty).metrics_token is None

@@ -1,0 +1,1 @@
+"""Document ingestion building blocks: parsing uploads and fetching user-submitted URLs safely."""
