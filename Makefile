@@ -34,7 +34,7 @@ MODULE_05 := production_deployment
 
 PYTEST := $(UV) run --frozen pytest
 
-.PHONY: help install run test test-integration services lint format bench bench-gateway \
+.PHONY: help install run test tools test-integration services lint format bench bench-gateway \
         bench-auth check-topic \
         run-01 test-01 cov-01 migrate-01 run-02 test-02 cov-02 migrate-02 \
         run-03 test-03 cov-03 migrate-03 run-04 test-04 cov-04 migrate-04 \
@@ -55,8 +55,11 @@ install: .venv/.installed ## Install uv (if missing) and the locked dependencies
 
 run: run-$(MAIN) ## Serve the main project on 127.0.0.1:8000 with embedded defaults
 
-test: install ## Run every test (integration tests too when GENAI_INTEGRATION=1)
+test: install tools ## Run every test (integration tests too when GENAI_INTEGRATION=1)
 	$(PYTEST)
+
+tools: ## Install nginx and promtool (project 05's deployment tests run them) if missing
+	@bash scripts/ensure_tools.sh || [ "$${CI:-}" != "true" ]
 
 test-integration: install services ## Every test, against the real PostgreSQL and Redis
 	GENAI_INTEGRATION=1 $(PYTEST)

@@ -11,6 +11,11 @@ class TestApp(AppContract):
     documented_404_path = "/api/v1/conversations/{conversation_id}"
     settings_class = Settings
     get_settings = get_settings
+    production_settings = {
+        "database_url": "postgresql+asyncpg://app@db:5432/app",
+        "redis_url": "redis://redis:6379/0",
+        "metrics_token": "scrape-token-0123456789",
+    }
 
     async def test_openapi_documents_the_security_schemes(self, client):
         spec = (await client.get("/openapi.json")).json()

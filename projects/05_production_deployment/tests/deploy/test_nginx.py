@@ -65,6 +65,15 @@ def auth_limit() -> tuple[int, float]:
     return int(burst.group(1)), 60 / int(rate.group(1))
 
 
+def body_limits() -> tuple[int, int]:
+    """nginx's client_max_body_size for the API and for document uploads, in bytes."""
+    text = (NGINX_DIR / "snippets" / "app.conf").read_text()
+    sizes = [int(kib) * 1024 for kib in re.findall(r"client_max_body_size (\d+)k;", text)]
+    assert len(sizes) == 2, "app.conf should set two body limits (in k): the API's, the uploads'"
+    api, upload = sizes
+    return api, upload
+
+
 # --- tools ----------------------------------------------------------------------------------
 
 
@@ -566,8 +575,8 @@ def test_the_app_sees_the_client_address_and_not_a_spoofed_one(
 
 
 def test_the_app_trusts_forwarded_headers_only_from_nginx(app_server: AppServer) -> None:
-    """Straight to the app from another address, X-Forwarded-For is ignored (uvicorn's
-    forwarded_allow_ips): only the proxy on 127.0.0.1 may say who the client is."""
+    """Straight to the app from another address, X-Forwarded-For is ignored: only the proxy
+    may say who the client is (forwarded_allow_ips here, FORWARDED_ALLOW_IPS in production)."""
     rid = request_id()
     transport = httpx.HTTPTransport(local_address="127.0.0.4")
     with httpx.Client(base_url=app_server.url, transport=transport, timeout=5) as client:
@@ -604,7 +613,8 @@ def test_auth_routes_get_429_past_the_burst(nginx: Nginx, app_server: AppServer)
 def test_bodies_over_the_limit_get_413_from_nginx(
     nginx: Nginx, app_server: AppServer, bearer: dict[str, str]
 ) -> None:
-    """256 KiB for the API, INGEST_MAX_UPLOAD_BYTES + 64 KiB for document uploads."""
+    """Refused by nginx before the app sees a byte: declared or chunked, API or upload."""
+    api_limit, upload_limit = body_limits()
     upload = f"/api/v1/collections/{uuid.uuid4()}/documents"
 
     def post(path: str, size: int, *, chunked: bool = False) -> tuple[int, bool]:
@@ -619,11 +629,20 @@ def test_bodies_over_the_limit_get_413_from_nginx(
             assert response.json()["error"]["type"] == "ContentTooLarge"
         return response.status_code, rid in app_server.recorder.seen
 
-    assert post("/api/v1/conversations", 256 * 1024)[1]  # at the limit: the app answers
-    assert post("/api/v1/conversations", 256 * 1024 + 1) == (413, False)
-    assert post("/api/v1/conversations", 300 * 1024, chunked=True) == (413, False)
-    assert post(upload, 1024 * 1024)[1]  # an upload may be larger
-    assert post(upload, 10304 * 1024 + 1) == (413, False)
+    assert post("/api/v1/conversations", api_limit)[1]  # at the limit: the app answers
+    assert post("/api/v1/conversations", api_limit + 1) == (413, False)
+    assert post("/api/v1/conversations", api_limit + 1, chunked=True) == (413, False)
+    assert post(upload, 4 * api_limit)[1]  # an upload may be larger
+    assert post(upload, upload_limit + 1) == (413, False)
+
+
+def test_the_body_limits_mirror_the_app() -> None:
+    """MAX_REQUEST_BODY_BYTES, and INGEST_MAX_UPLOAD_BYTES plus the 64 KiB of multipart
+    framing production_deployment.main allows an upload."""
+    defaults = Settings.model_fields
+    api, upload = body_limits()
+    assert api == defaults["max_request_body_bytes"].default
+    assert upload == defaults["ingest_max_upload_bytes"].default + 64 * 1024
 
 
 def test_metrics_are_refused_from_outside(nginx: Nginx, app_server: AppServer) -> None:
@@ -631,9 +650,12 @@ def test_metrics_are_refused_from_outside(nginx: Nginx, app_server: AppServer) -
     it); Prometheus still scrapes the app directly."""
     spellings = ["/metrics", "/metrics/", "/%6Detrics", "/metrics?format=text"]
     with nginx.client() as client:
-        statuses = {path: client.get(f"{nginx.https_url}{path}").status_code for path in spellings}
+        outside = {path: client.get(f"{nginx.https_url}{path}") for path in spellings}
     with httpx.Client(base_url=app_server.url, timeout=5) as direct:
         inside = direct.get("/%6Detrics")
-    assert statuses == dict.fromkeys(spellings, 403)
+    assert {path: r.status_code for path, r in outside.items()} == dict.fromkeys(spellings, 403)
+    refusal = outside["/metrics"]
+    assert refusal.json()["error"]["type"] == "Forbidden"  # nginx's, in the app's envelope
+    assert "strict-transport-security" in refusal.headers  # HSTS on errors too (always)
     assert inside.status_code == 200
     assert "rate_limited_requests" in inside.text

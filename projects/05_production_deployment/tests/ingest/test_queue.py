@@ -54,5 +54,8 @@ def test_the_embedding_delay_is_for_tests_only(settings_factory: Callable[..., S
         settings_factory(
             environment="production",
             secret_key="x" * 40,
+            database_url="postgresql+asyncpg://app@db:5432/app",
+            redis_url="redis://redis:6379/0",
+            metrics_token="scrape-token-0123456789",
             ingest_embed_delay_seconds=1,
         )

@@ -25,8 +25,13 @@ QUIET_ROUTES = frozenset({"/health/live", "/health/ready", "/health/startup", "/
 
 
 def route_of(scope: Scope) -> str:
-    route: Any = scope.get("route")
-    path = getattr(route, "path", None)
+    """The matched route's full template. FastAPI 0.16x keeps included routers nested:
+    ``scope["route"]`` is the leaf route (its path without the routers' prefixes), and the
+    full template is on the effective route context it records in the scope."""
+    context: Any = (scope.get("fastapi") or {}).get("effective_route_context")
+    path = getattr(context, "path_format", None)
+    if not isinstance(path, str):
+        path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) else UNMATCHED
 
 

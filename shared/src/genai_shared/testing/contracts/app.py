@@ -18,7 +18,7 @@ Class attributes a subclass sets:
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
 import pytest
@@ -139,10 +139,18 @@ class AppContract:
         assert settings.redis_url == "redis://cache:6379/0"
         assert settings.port == 9000
 
+    # What else a project needs in production besides SECRET_KEY (05 refuses SQLite ...).
+    production_settings: ClassVar[dict[str, Any]] = {}
+
     def test_production_refuses_the_default_secret(self) -> None:
         with pytest.raises(ValueError, match="SECRET_KEY must be set"):
             self.settings_class(_env_file=None, environment="production")
-        assert self.settings_class(_env_file=None, environment="production", secret_key="s" * 40)
+        assert self.settings_class(
+            _env_file=None,
+            environment="production",
+            secret_key="s" * 40,
+            **self.production_settings,
+        )
 
     def test_get_settings_is_cached(self) -> None:
         get_settings = type(self).get_settings
