@@ -51,6 +51,9 @@ TEST_SETTINGS: dict[str, Any] = {
     "rate_limit_chat": 10_000,
     "rate_limit_default": 10_000,
     "rate_limit_auth": 10_000,
+    # Tests that change a key or a user in the database expect the next request to see it;
+    # the cache (at most 1 s) has tests of its own (tests/auth/test_key_cache.py).
+    "api_key_cache_seconds": 0,
 }
 
 

@@ -13,9 +13,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from redis.asyncio import Redis
 from starlette.middleware import Middleware
 
 from genai_shared.cache import RedisCache
+from genai_shared.db.session import Database
 from genai_shared.llm.dependencies import llm_resources
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.router import router as providers_router
@@ -32,6 +34,7 @@ from production_deployment.agent.router import router as agent_router
 from production_deployment.agent.router import turn_router as agent_turn_router
 from production_deployment.api_keys.router import router as api_keys_router
 from production_deployment.auth.dependencies import admin, authorized, signed_in
+from production_deployment.auth.key_cache import ApiKeyCache
 from production_deployment.auth.router import router as auth_router
 from production_deployment.auth.router import session_router
 from production_deployment.auth.security import Security
@@ -57,6 +60,7 @@ from production_deployment.ratelimit.dependencies import (
     client_rate_limit,
 )
 from production_deployment.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter
+from production_deployment.usage.redis_metering import LedgerTask, LedgerWriter, RedisMetering
 from production_deployment.usage.router import router as usage_router
 from production_deployment.usage.sweeper import sweep_forever
 from production_deployment.users.router import router as users_router
@@ -109,9 +113,36 @@ def _routes() -> tuple[APIRouter, APIRouter]:
     api.include_router(agent_turn_router, dependencies=[signed, chat_limit])
 
     gateway = APIRouter()
-    gateway.include_router(gateway_router, dependencies=[signed, chat_limit])
+    gateway_limit = Depends(RateLimit("chat", unless_metered_in_redis=True))
+    gateway.include_router(gateway_router, dependencies=[signed, gateway_limit])
     gateway.include_router(models_router, dependencies=[signed, default_limit])
     return api, gateway
+
+
+async def start_redis_metering(
+    app: FastAPI, settings: Settings, db: Database, cache: RedisCache
+) -> LedgerTask:
+    """Meter in Redis (``usage/redis_metering.py``) and run this worker's ledger writer."""
+    metering = RedisMetering(
+        cache.client,
+        db=db,
+        metrics=app.state.metrics,
+        namespace=f"{settings.cache_namespace}meter:",
+        reservation_seconds=settings.budget_reservation_timeout_seconds,
+    )
+    db.redis_metering = metering  # type: ignore[attr-defined]  # see usage.service.redis_metering
+    app.state.redis_metering = metering
+    assert settings.redis_url is not None
+    # Its own connection: a blocking stream read must not hit the request path's timeout.
+    client = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=2)
+    writer = LedgerWriter(
+        client,
+        db=db,
+        stream=metering.stream,
+        batch=settings.ledger_batch_size,
+        claim_idle_ms=int(settings.ledger_claim_idle_seconds * 1000),
+    )
+    return LedgerTask(writer, client)
 
 
 async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
@@ -159,6 +190,11 @@ def create_app(
                 ),
                 name="budget-reservation-sweeper",
             )
+            app.state.api_key_cache = ApiKeyCache(settings.api_key_cache_seconds)
+            ledger = None
+            if settings.metering_backend == "redis":
+                assert isinstance(cache, RedisCache), "METERING_BACKEND=redis needs REDIS_URL"
+                ledger = await start_redis_metering(app, settings, core.db, cache)
             probes.register_checks(app, default_model=settings.llm_default_model)
 
             async def refresh_gauges() -> None:
@@ -170,6 +206,8 @@ def create_app(
                 yield
             finally:
                 app.state.started = False
+                if ledger is not None:
+                    await ledger.stop()
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper

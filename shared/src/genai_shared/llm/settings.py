@@ -6,7 +6,7 @@ Build it where it is needed (`ProviderSettings()` or, in tests,
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OPENROUTER_DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
@@ -49,6 +49,22 @@ class ProviderSettings(BaseSettings):
     llm_max_retry_wait_seconds: float = Field(
         default=5.0, ge=0, description="Cap on how long a Retry-After is honoured."
     )
+
+    @field_validator(
+        "openai_api_key",
+        "anthropic_api_key",
+        "openrouter_api_key",
+        "openai_base_url",
+        "anthropic_base_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `OPENAI_API_KEY=` (compose's ${VAR:-}) or an empty secret file means "not set":
+        # an empty key must not count as a configured provider.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     def openai_configured(self) -> bool:
         return self.openai_api_key is not None or self.openai_base_url is not None

@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from genai_shared.db.session import Database
 from genai_shared.schemas import CustomModel
-from genai_shared.web.dependencies import SessionDep
+from genai_shared.web.dependencies import DatabaseDep, SessionDep
 from genai_shared.web.errors import error_responses
+from production_deployment.auth.key_cache import ApiKeyCache
 from production_deployment.core.money import from_micro
 from production_deployment.usage import service as usage_service
 from production_deployment.usage.router import DaysParam
@@ -33,18 +35,20 @@ class AdminUserList(CustomModel):
     next_cursor: str | None
 
 
-async def _view(session: SessionDep, user: User) -> AdminUserView:
+async def _view(session: SessionDep, user: User, db: Database) -> AdminUserView:
     public = UserPublic.model_validate(user).model_dump()
+    metering = usage_service.redis_metering(db)
     return AdminUserView(
         **public,
         is_active=user.is_active,
-        budget=await usage_service.budget_status(session=session, user=user),
+        budget=await usage_service.budget_status(session=session, user=user, metering=metering),
     )
 
 
 @router.get("/users", response_model=AdminUserList)
 async def list_users(
     session: SessionDep,
+    db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=320, description="next_cursor")] = None,
 ) -> AdminUserList:
@@ -52,7 +56,7 @@ async def list_users(
     rows = await users_service.list_users(session=session, limit=limit, after_email=cursor)
     page, more = rows[:limit], len(rows) > limit
     return AdminUserList(
-        items=[await _view(session, user) for user in page],
+        items=[await _view(session, user, db) for user in page],
         next_cursor=page[-1].email if more else None,
     )
 
@@ -61,14 +65,21 @@ async def list_users(
     "/users/{user_id}", response_model=AdminUserView, responses=error_responses(UserNotFound)
 )
 async def update_user(
-    user_id: uuid.UUID, data: AdminUserUpdate, session: SessionDep
+    user_id: uuid.UUID,
+    data: AdminUserUpdate,
+    session: SessionDep,
+    db: DatabaseDep,
+    request: Request,
 ) -> AdminUserView:
     """Change a user's role, monthly budget or whether they may sign in."""
     user = await users_service.get(session=session, user_id=user_id)
     if user is None:
         raise UserNotFound
     await users_service.admin_update(session=session, user=user, data=data)
-    return await _view(session, user)
+    cache: ApiKeyCache | None = getattr(request.app.state, "api_key_cache", None)
+    if cache is not None:
+        cache.evict_user(user.id)
+    return await _view(session, user, db)
 
 
 @router.get("/usage", response_model=AdminUsageReport)

@@ -347,9 +347,11 @@ class AgentRunner:
         estimate = [*self.messages]
         if self._tools_text:  # the tool definitions are prompt tokens too
             estimate.append(ChatMessage(role="system", content=self._tools_text))
-        reservation = await usage_service.reserve(
+        reservation = await usage_service.hold(
+            db=self.db,
             session=session,
             user_id=self.principal.user_id,
+            budget_micro_usd=self.principal.user.monthly_budget_micro_usd,
             amount_micro_usd=usage_service.worst_case_micro(
                 self.chain.targets, estimate, max_tokens
             ),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import error_responses
@@ -11,6 +11,7 @@ from production_deployment.api_keys.exceptions import ApiKeyNotFound
 from production_deployment.api_keys.models import ApiKey
 from production_deployment.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from production_deployment.auth.dependencies import PrincipalDep, SecurityDep
+from production_deployment.auth.key_cache import ApiKeyCache
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
@@ -39,11 +40,15 @@ async def list_api_keys(principal: PrincipalDep, session: SessionDep) -> list[Ap
     responses=error_responses(ApiKeyNotFound),
 )
 async def revoke_api_key(
-    key_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
+    key_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, request: Request
 ) -> Response:
-    """Revoke one of your keys; it stops working at once."""
+    """Revoke one of your keys; it stops working at once here, within a second on every
+    other worker."""
     key = await service.get_owned(session=session, user_id=principal.user_id, key_id=key_id)
     if key is None:
         raise ApiKeyNotFound
     await service.revoke(session=session, key=key)
+    cache: ApiKeyCache | None = getattr(request.app.state, "api_key_cache", None)
+    if cache is not None:
+        cache.evict_key(key.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,10 +1,13 @@
 """Who is calling: the principal behind an access token or an API key.
 
 Both are accepted as ``Authorization: Bearer <credential>``; an API key may also come as
-``X-API-Key``. Every check runs on each request against the database (a short
-transaction of its own, never held through a provider call), so a logout or a revoked
-key takes effect on the very next request. Failures are all the same 401: the caller is
-never told whether the token expired, the key was revoked or the user is unknown.
+``X-API-Key``. Access tokens are checked against the database on each request (a short
+transaction of its own, never held through a provider call), so a logout takes effect on
+the very next request. An API key's row is trusted from process memory for at most
+``API_KEY_CACHE_SECONDS`` (``auth/key_cache.py``): a revoked key stops at once in the
+worker that revoked it, and within that second everywhere else. Failures are all the
+same 401: the caller is never told whether the token expired, the key was revoked or the
+user is unknown.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from production_deployment.auth.exceptions import (
     LoginRequired,
     NotAuthenticated,
 )
+from production_deployment.auth.key_cache import ApiKeyCache, CachedKey
 from production_deployment.auth.security import InvalidAccessToken, Security
 from production_deployment.users import service as users_service
 from production_deployment.users.models import User
@@ -81,21 +85,41 @@ async def _from_access_token(db: Database, security: Security, token: str) -> Pr
     return Principal(user=user, via="access_token", scopes=ALL_SCOPES, session_id=claims.session_id)
 
 
-async def _from_api_key(db: Database, security: Security, key: str) -> Principal:
-    prefix = security.api_key_prefix(key)
-    if prefix is None:
-        raise NotAuthenticated
+async def _lookup_key(db: Database, prefix: str) -> CachedKey | None:
     async with db.transaction() as session:
         row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
         user = await users_service.get(session=session, user_id=row.user_id) if row else None
     if row is None or user is None or not user.is_active:
+        return None
+    return CachedKey(
+        key_hash=row.key_hash,
+        api_key_id=row.id,
+        scopes=frozenset(row.scopes) & ALL_SCOPES,
+        revoked=row.revoked_at is not None,
+        expires_at=row.expires_at,
+        user=user,
+    )
+
+
+async def _from_api_key(
+    db: Database, security: Security, key: str, cache: ApiKeyCache | None = None
+) -> Principal:
+    prefix = security.api_key_prefix(key)
+    if prefix is None:
         raise NotAuthenticated
-    if not security.api_key_matches(key, row.key_hash) or row.revoked_at is not None:
+    entry = cache.get(prefix) if cache is not None else None
+    if entry is None:
+        entry = await _lookup_key(db, prefix)
+        if entry is None:
+            raise NotAuthenticated
+        if cache is not None:
+            cache.put(prefix, entry)
+    if not security.api_key_matches(key, entry.key_hash) or entry.revoked:
         raise NotAuthenticated
-    if row.expires_at is not None and service.as_utc(row.expires_at) <= utcnow():
+    if entry.expires_at is not None and service.as_utc(entry.expires_at) <= utcnow():
         raise NotAuthenticated
     return Principal(
-        user=user, via="api_key", scopes=frozenset(row.scopes) & ALL_SCOPES, api_key_id=row.id
+        user=entry.user, via="api_key", scopes=entry.scopes, api_key_id=entry.api_key_id
     )
 
 
@@ -113,7 +137,8 @@ async def get_principal(
         raise NotAuthenticated
     db: Database = request.app.state.db
     if x_api_key or security.api_key_prefix(credential) is not None:
-        return await _from_api_key(db, security, credential)
+        cache: ApiKeyCache | None = getattr(request.app.state, "api_key_cache", None)
+        return await _from_api_key(db, security, credential, cache)
     return await _from_access_token(db, security, credential)
 
 

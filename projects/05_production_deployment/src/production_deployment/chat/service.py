@@ -298,9 +298,11 @@ async def start_turn(
             history = await load_history(
                 session, conversation_id=conversation_id, limit=history_limit
             )
-            reservation = await usage_service.reserve(
+            reservation = await usage_service.hold(
+                db=db,
                 session=session,
                 user_id=principal.user_id,
+                budget_micro_usd=principal.user.monthly_budget_micro_usd,
                 amount_micro_usd=usage_service.worst_case_micro(chain.targets, history, max_tokens),
                 request_id=request_id,
             )

@@ -11,7 +11,7 @@ import os
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -83,6 +83,25 @@ class Settings(
     )
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
 
+    # The hot path (usage/redis_metering.py, auth/key_cache.py).
+    metering_backend: Literal["database", "redis"] = Field(
+        default="database",
+        description=(
+            "redis: rate limit and budget in one Redis round trip, the ledger written to "
+            "PostgreSQL behind the request in batches (needs REDIS_URL)"
+        ),
+    )
+    ledger_batch_size: int = Field(default=500, ge=1, le=5000)
+    ledger_claim_idle_seconds: float = Field(
+        default=30.0, gt=0, description="A batch unacknowledged this long is another's to write"
+    )
+    api_key_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=1.0,
+        description="How long a verified API key is trusted without the database (0: never)",
+    )
+
     # Observability.
     metrics_token: SecretStr | None = Field(
         default=None, description="When set, GET /metrics needs Authorization: Bearer <it>"
@@ -112,6 +131,12 @@ class Settings(
         if self.metrics_token is None:
             problems.append("METRICS_TOKEN must be set in production (/metrics is protected)")
         return problems
+
+    @model_validator(mode="after")
+    def _redis_metering_needs_redis(self) -> Settings:
+        if self.metering_backend == "redis" and self.redis_url is None:
+            raise ValueError("METERING_BACKEND=redis needs REDIS_URL")
+        return self
 
     def multi_worker_problems(self) -> list[str]:
         problems = []
@@ -159,7 +184,7 @@ def secrets_dir() -> Path | None:
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings(_secrets_dir=secrets_dir())  # type: ignore[call-arg]
+    return Settings(_secrets_dir=secrets_dir())
 
 
 class SettingsError(Exception):

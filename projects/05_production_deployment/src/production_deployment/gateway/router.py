@@ -6,7 +6,7 @@ It takes the same credentials as the rest of the API: the SDK's ``api_key`` is s
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from genai_shared.gateway.schemas import ChatCompletion, ChatCompletionRequest, ModelList
 from genai_shared.llm import http_errors as llm_errors
@@ -55,6 +55,7 @@ async def chat_completions(
     gateway: GatewayDep,
     metrics: MetricsDep,
     settings: SettingsDep,
+    request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> ChatCompletion | Response:
     """OpenAI Chat Completions over every configured provider (`provider/model` names).
@@ -71,6 +72,7 @@ async def chat_completions(
         body=body,
         idempotency_key=idempotency_key,
         request_id=current_request_id(),
+        scope=request.scope,
     )
 
 

@@ -9,7 +9,7 @@ included), together with the response an ``Idempotency-Key`` keeps for retries.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 from fastapi import Response
@@ -27,9 +27,11 @@ from production_deployment.core.config import Settings
 from production_deployment.core.metrics import Metrics
 from production_deployment.gateway.exceptions import TooManyMessages
 from production_deployment.idempotency import service as idempotency
+from production_deployment.ratelimit.dependencies import SCOPE_KEY as RATE_LIMIT_SCOPE_KEY
 from production_deployment.usage import service as usage_service
 from production_deployment.usage.exceptions import BudgetExceeded
-from production_deployment.usage.service import Meter
+from production_deployment.usage.redis_metering import Admitted, RateRule
+from production_deployment.usage.service import Meter, Reservation
 
 
 async def chat_completion(
@@ -42,8 +44,12 @@ async def chat_completion(
     body: ChatCompletionRequest,
     idempotency_key: str | None,
     request_id: str | None,
+    scope: MutableMapping[str, Any] | None = None,
 ) -> ChatCompletion | Response:
-    """One metered gateway call, whole or streamed, at most once per ``Idempotency-Key``."""
+    """One metered gateway call, whole or streamed, at most once per ``Idempotency-Key``.
+
+    ``scope`` (the request's): where the hot path leaves its rate-limit decision for the
+    ``RateLimit-*`` headers."""
     check_max_tokens(
         body.max_completion_tokens or body.max_tokens, cap=settings.chat_max_tokens_cap
     )
@@ -71,6 +77,12 @@ async def chat_completion(
             body=body,
             request_id=request_id,
             claim=guard.claim,
+            rate=RateRule(
+                key=f"user:{principal.user_id}:POST:/v1/chat/completions",
+                limit=settings.rate_limit_chat,
+                window_seconds=settings.rate_limit_window_seconds,
+            ),
+            scope=scope,
         )
         if body.stream:
             return EventStreamResponse(await open_stream(meter, gateway, body))
@@ -95,6 +107,8 @@ async def start_call(
     body: ChatCompletionRequest,
     request_id: str | None,
     claim: idempotency.Claim | None = None,
+    rate: RateRule | None = None,
+    scope: MutableMapping[str, Any] | None = None,
 ) -> Meter:
     """Reserve the call's worst-case cost (402 when the budget cannot cover it)."""
     max_tokens = body.max_completion_tokens or body.max_tokens
@@ -102,14 +116,29 @@ async def start_call(
     worst_case = usage_service.worst_case_micro(
         gateway.targets(body.model), [m.to_chat_message() for m in body.messages], max_tokens
     )
+    metering = usage_service.redis_metering(db)
+    reservation: Reservation | Admitted
     try:
-        async with db.transaction() as session:
-            reservation = await usage_service.reserve(
-                session=session,
+        if metering is not None:
+            # The hot path: the rate limit and the reservation in one Redis round trip
+            # (the router's rate-limit dependency stands aside for it).
+            admitted = await metering.admit(
                 user_id=principal.user_id,
                 amount_micro_usd=worst_case,
-                request_id=request_id,
+                budget_micro_usd=principal.user.monthly_budget_micro_usd,
+                rate=rate,
             )
+            if scope is not None and admitted.decision is not None:
+                scope[RATE_LIMIT_SCOPE_KEY] = admitted.decision
+            reservation = admitted
+        else:
+            async with db.transaction() as session:
+                reservation = await usage_service.reserve(
+                    session=session,
+                    user_id=principal.user_id,
+                    amount_micro_usd=worst_case,
+                    request_id=request_id,
+                )
     except BudgetExceeded:
         metrics.budget_refusals.inc()
         raise

@@ -77,12 +77,24 @@ async def check(request: Request, *, subject: str, route_class: RouteClass) -> N
 
 
 class RateLimit:
-    """Per signed-in user and route."""
+    """Per signed-in user and route.
 
-    def __init__(self, route_class: Literal["chat", "default"]) -> None:
+    ``unless_metered_in_redis``: the route counts its own calls in the same Redis round
+    trip as its budget reservation when ``METERING_BACKEND=redis`` (the gateway's hot
+    path); this dependency then stands aside.
+    """
+
+    def __init__(
+        self, route_class: Literal["chat", "default"], *, unless_metered_in_redis: bool = False
+    ) -> None:
         self.route_class: RouteClass = route_class
+        self.unless_metered_in_redis = unless_metered_in_redis
 
     async def __call__(self, request: Request, principal: PrincipalDep) -> None:
+        if self.unless_metered_in_redis:
+            settings: Settings = request.app.state.settings
+            if settings.metering_backend == "redis":
+                return
         await check(request, subject=f"user:{principal.user_id}", route_class=self.route_class)
 
 

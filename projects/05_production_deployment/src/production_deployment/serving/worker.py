@@ -45,7 +45,7 @@ class DrainingServer(Server):
         super().handle_exit(sig, frame)
 
 
-class DrainingUvicornWorker(UvicornWorker):
+class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
     CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": "auto", "lifespan": "on"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

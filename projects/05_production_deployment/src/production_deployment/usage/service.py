@@ -39,6 +39,7 @@ from production_deployment.core.money import from_micro, to_micro
 from production_deployment.idempotency import service as idempotency
 from production_deployment.usage.exceptions import BudgetExceeded
 from production_deployment.usage.models import BudgetReservation, UsageRecord, UserSpend
+from production_deployment.usage.redis_metering import Admitted, RateRule, RedisMetering
 from production_deployment.usage.schemas import BudgetStatus
 from production_deployment.users.models import User
 
@@ -134,6 +135,38 @@ async def reserve(
     )
 
 
+def redis_metering(db: Database) -> RedisMetering | None:
+    """The app's Redis metering when ``METERING_BACKEND=redis`` (the lifespan attaches it
+    to the app's ``Database``, which every metered call already carries), else None."""
+    metering: RedisMetering | None = getattr(db, "redis_metering", None)
+    return metering
+
+
+async def hold(
+    *,
+    db: Database,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    budget_micro_usd: int,
+    amount_micro_usd: int,
+    request_id: str | None = None,
+    rate: RateRule | None = None,
+) -> Reservation | Admitted:
+    """Reserve the call's worst case: in Redis (with ``rate``, the rate limit in the same
+    round trip) when metering runs there, else in ``session``'s transaction."""
+    metering = redis_metering(db)
+    if metering is not None:
+        return await metering.admit(
+            user_id=user_id,
+            amount_micro_usd=amount_micro_usd,
+            budget_micro_usd=budget_micro_usd,
+            rate=rate,
+        )
+    return await reserve(
+        session=session, user_id=user_id, amount_micro_usd=amount_micro_usd, request_id=request_id
+    )
+
+
 async def settle(
     *, session: AsyncSession, reservation: Reservation, records: Sequence[UsageRecord]
 ) -> None:
@@ -191,11 +224,16 @@ async def month_spend(*, session: AsyncSession, user_id: uuid.UUID) -> UserSpend
     return await session.get(UserSpend, (user_id, period_of(utcnow())))
 
 
-async def budget_status(*, session: AsyncSession, user: User) -> BudgetStatus:
-    """Where the user's budget stands this month."""
-    spend = await month_spend(session=session, user_id=user.id)
-    spent = spend.spent_micro_usd if spend else 0
-    reserved = spend.reserved_micro_usd if spend else 0
+async def budget_status(
+    *, session: AsyncSession, user: User, metering: RedisMetering | None = None
+) -> BudgetStatus:
+    """Where the user's budget stands this month (in Redis when metering runs there)."""
+    if metering is not None:
+        spent, reserved = await metering.spend(user.id)
+    else:
+        spend = await month_spend(session=session, user_id=user.id)
+        spent = spend.spent_micro_usd if spend else 0
+        reserved = spend.reserved_micro_usd if spend else 0
     return BudgetStatus(
         period=period_of(utcnow()),
         budget_usd=from_micro(user.monthly_budget_micro_usd),
@@ -272,7 +310,7 @@ class Meter:
 
     db: Database
     metrics: Metrics
-    reservation: Reservation
+    reservation: Reservation | Admitted
     user_id: uuid.UUID
     api_key_id: uuid.UUID | None
     request_id: str | None
@@ -341,11 +379,49 @@ class Meter:
         ``session``'s transaction when given (with the reply it stores), else its own."""
         if self.settled:
             return
+        metering = redis_metering(self.db)
+        if metering is not None and isinstance(self.reservation, Admitted):
+            await self._settle_in_redis(metering, record, session, message_id, response)
+            return
         if session is None:
             async with self.db.transaction() as own:
                 await self._settle_in(own, record, message_id, response)
         else:
             await self._settle_in(session, record, message_id, response)
+
+    async def _settle_in_redis(
+        self,
+        metering: RedisMetering,
+        record: CallRecord,
+        session: AsyncSession | None,
+        message_id: uuid.UUID | None,
+        response: idempotency.StoredResponse | None,
+    ) -> None:
+        """The ledger rows and the spend go to Redis in one step; an Idempotency-Key's
+        stored response (rare on the hot path) still goes to the database."""
+        assert isinstance(self.reservation, Admitted)
+        rows = self.ledger_rows(record, message_id)
+        await metering.settle(self.reservation, rows)
+        if self.claim is not None:
+            if session is None:
+                async with self.db.transaction() as own:
+                    await self._keep_or_forget(own, record, response)
+            else:
+                await self._keep_or_forget(session, record, response)
+        self.settled = True
+        self._observe(rows, record)
+
+    async def _keep_or_forget(
+        self,
+        session: AsyncSession,
+        record: CallRecord,
+        response: idempotency.StoredResponse | None,
+    ) -> None:
+        assert self.claim is not None
+        if record.outcome is Outcome.COMPLETE and response is not None:
+            await idempotency.keep_response(session=session, claim=self.claim, response=response)
+        else:
+            await idempotency.forget(session=session, claim=self.claim)
 
     async def _settle_in(
         self,
@@ -355,6 +431,7 @@ class Meter:
         response: idempotency.StoredResponse | None,
     ) -> None:
         rows = self.ledger_rows(record, message_id)
+        assert isinstance(self.reservation, Reservation)
         await settle(session=session, reservation=self.reservation, records=rows)
         if self.claim is not None:
             if record.outcome is Outcome.COMPLETE and response is not None:
@@ -364,6 +441,9 @@ class Meter:
             else:
                 await idempotency.forget(session=session, claim=self.claim)
         self.settled = True
+        self._observe(rows, record)
+
+    def _observe(self, rows: Sequence[UsageRecord], record: CallRecord) -> None:
         for row in rows:
             self.metrics.provider_calls.labels(row.provider, row.model, row.status).inc()
             self.metrics.tokens.labels(row.provider, row.model, "input").inc(row.input_tokens)

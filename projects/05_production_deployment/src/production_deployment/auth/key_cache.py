@@ -1,0 +1,69 @@
+"""API keys verified from process memory, for at most ``API_KEY_CACHE_SECONDS`` (<= 1 s).
+
+Without it every gateway call spends a PostgreSQL transaction (about 1 ms) finding the
+key and its user. With it, a worker looks a key up once a second at most; the check of
+the key itself (the keyed hash compared in constant time) still runs on every request.
+
+Revocation reaches every worker within one second, by construction: no entry is trusted
+for longer than that, whatever happened in another process. In the worker that revoked
+the key (or changed the user), the entry is dropped at once. A negative answer (an unknown
+prefix) is never cached, so a key created a moment ago works on its first call.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from production_deployment.users.models import User
+
+MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class CachedKey:
+    key_hash: str
+    api_key_id: uuid.UUID
+    scopes: frozenset[str]
+    revoked: bool
+    expires_at: datetime | None
+    user: User  # detached: read only
+
+
+class ApiKeyCache:
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl_seconds
+        self.clock = clock
+        self._entries: dict[str, tuple[float, CachedKey]] = {}
+
+    def get(self, prefix: str) -> CachedKey | None:
+        if self.ttl <= 0:
+            return None
+        found = self._entries.get(prefix)
+        if found is None:
+            return None
+        stored_at, entry = found
+        if self.clock() - stored_at > self.ttl:
+            del self._entries[prefix]
+            return None
+        return entry
+
+    def put(self, prefix: str, entry: CachedKey) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()  # a bound, not an LRU: refilled at one lookup per key
+        self._entries[prefix] = (self.clock(), entry)
+
+    def evict_key(self, api_key_id: uuid.UUID) -> None:
+        for prefix, (_, entry) in list(self._entries.items()):
+            if entry.api_key_id == api_key_id:
+                del self._entries[prefix]
+
+    def evict_user(self, user_id: uuid.UUID) -> None:
+        for prefix, (_, entry) in list(self._entries.items()):
+            if entry.user.id == user_id:
+                del self._entries[prefix]
