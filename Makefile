@@ -38,7 +38,7 @@ PYTEST := $(UV) run --frozen pytest
         bench-auth check-topic \
         run-01 test-01 cov-01 migrate-01 run-02 test-02 cov-02 migrate-02 \
         run-03 test-03 cov-03 migrate-03 run-04 test-04 cov-04 migrate-04 \
-        run-05 test-05 cov-05 migrate-05 worker-05 tests-01 tests-02 tests-03 tests-04 tests-05
+        run-05 test-05 cov-05 migrate-05 worker-05 tests-01 tests-02 tests-03 tests-04 tests-05 load
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -211,3 +211,6 @@ cov-05: install ## Project 05 tests with line coverage (fails under 85%)
 
 tests-05: install ## List what project 05's tests check, module by module (runs nothing)
 	@$(call list_tests,$(PROJECT_05))
+
+load: install ## Locust on project 05, 20 users for 60 s: p50/p95/p99 and errors; LOAD_ARGS="--host URL --users 50"
+	$(UV) run --frozen python $(PROJECT_05)/load/run_load.py $(LOAD_ARGS)

@@ -60,7 +60,9 @@ async def leaky_world(sqlite_url, fake_upstream, settings_factory, signup, caplo
 async def test_no_canary_leaks(leaky_world, caplog):
     client, account, api_key, app_log = leaky_world
     canaries = [*FAKE_KEYS, SECRET_KEY_CANARY, PASSWORD_CANARY, METRICS_TOKEN_CANARY, api_key]
-    secret_part = api_key.rsplit("_", 1)[1]
+    # <prefix>_<12 hex>_<secret>: the secret itself may contain "_", so split twice only.
+    secret_part = api_key.split("_", 2)[2]
+    assert len(secret_part) >= 40
     responses: list[httpx.Response] = []
     headers = {"X-API-Key": api_key}
 

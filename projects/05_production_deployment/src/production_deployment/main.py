@@ -141,6 +141,7 @@ async def start_redis_metering(
         stream=metering.stream,
         batch=settings.ledger_batch_size,
         claim_idle_ms=int(settings.ledger_claim_idle_seconds * 1000),
+        interval_seconds=settings.ledger_flush_interval_seconds,
     )
     return LedgerTask(writer, client)
 

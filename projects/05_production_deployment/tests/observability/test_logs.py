@@ -35,7 +35,9 @@ def log_stream(app) -> io.StringIO:
 
 
 @pytest.mark.sqlite_only
-async def test_no_secret_or_email_reaches_a_log_line(client, anon, user, log_stream, app):
+async def test_no_secret_or_email_reaches_a_log_line(
+    client, anon, user, log_stream, app, make_api_key
+):
     # Traffic that carries every secret: a login, calls with the token, a bad API key,
     # an unauthorized scrape, a provider key in a message, and a logged failure.
     await anon.post("/api/v1/auth/login", data={"username": user.email, "password": "wrong pw 1"})
@@ -44,6 +46,9 @@ async def test_no_secret_or_email_reaches_a_log_line(client, anon, user, log_str
         "/api/v1/conversations", headers={"X-API-Key": "gsk_live_canaryapikey0123456789"}
     )
     await anon.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}x"})
+    real_key = (await make_api_key())["key"]
+    await anon.get("/v1/models", headers={"X-API-Key": real_key})
+    logging.getLogger("production_deployment.canary").warning("key was %s", real_key[:30])
     logging.getLogger("production_deployment.canary").error(
         "upstream said %s for %s with %s",
         f"Authorization: Bearer {PROVIDER_KEY}",
@@ -65,6 +70,8 @@ async def test_no_secret_or_email_reaches_a_log_line(client, anon, user, log_str
         METRICS_TOKEN,
         token,
         "gsk_live_canaryapikey0123456789",
+        real_key,
+        real_key[:30],
         "hunter2-db-password",
         "wrong pw 1",
         user.email,
@@ -78,7 +85,7 @@ async def test_no_secret_or_email_reaches_a_log_line(client, anon, user, log_str
     assert all(r["request_id"] for r in access)
     signed_in = [r for r in access if r["route"] == "/api/v1/conversations" and r["status"] == 200]
     assert signed_in[0]["user_id"] == str(user.id)
-    canary = next(r for r in records if r["logger"] == "production_deployment.canary")
+    canary = next(r for r in records if "api_key" in r)
     assert canary["api_key"] == REDACTED
     assert canary["headers"]["authorization"] == REDACTED
 

@@ -8,6 +8,7 @@ stopped at the end of the test; its output must hold no traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -56,6 +57,13 @@ class Served:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         return self.process.wait(timeout=timeout)
+
+    def kill_all(self) -> None:
+        """SIGKILL the master and every worker (the whole process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
 
     def worker_pids(self) -> set[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
@@ -110,6 +118,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: the workers die with it
         )
         served = Served(f"http://127.0.0.1:{port}", process)
         started.append(served)
@@ -134,9 +143,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
 
     yield start
     for served in started:
-        if served.process.poll() is None:
-            served.process.kill()
-            served.process.wait(timeout=10)
+        served.kill_all()
     for served in started:
         output = "\n".join(served.lines)
         assert "Traceback" not in output, output[-4000:]

@@ -170,3 +170,24 @@ def test_secrets_are_read_from_files(tmp_path: Path):
     assert settings.secret_key.get_secret_value() == "a-secret-from-a-file-0123456789-abcdef"
     assert settings.metrics_token is not None
     assert settings.metrics_token.get_secret_value() == "scrape-me-0123456789"
+
+
+def test_workers_whose_master_died_stop_on_their_own(serve):
+    served = serve(WORKER_TIMEOUT_SECONDS="4", WEB_CONCURRENCY="1")
+    workers = served.worker_pids()
+    assert len(workers) == 1
+    served.process.send_signal(signal.SIGKILL)  # the master only, as the OOM killer might
+    served.process.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "an orphaned worker is still serving"
+        time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a parent to reap it."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status

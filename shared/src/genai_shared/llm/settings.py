@@ -59,7 +59,7 @@ class ProviderSettings(BaseSettings):
         mode="before",
     )
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
+    def _empty_provider_setting_is_unset(cls, value: object) -> object:
         # `OPENAI_API_KEY=` (compose's ${VAR:-}) or an empty secret file means "not set":
         # an empty key must not count as a configured provider.
         if isinstance(value, str) and not value.strip():

@@ -56,5 +56,5 @@ class RagSettings(BaseSettings):
 
     @field_validator("qdrant_url", "pgvector_url", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
+    def _empty_rag_setting_is_unset(cls, value: object) -> object:
         return None if value == "" else value

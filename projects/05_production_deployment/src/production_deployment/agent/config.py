@@ -66,5 +66,5 @@ class AgentSettings(BaseSettings):
 
     @field_validator("weather_api_base_url", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
+    def _empty_agent_setting_is_unset(cls, value: object) -> object:
         return None if value == "" else value

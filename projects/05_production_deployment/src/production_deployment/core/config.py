@@ -92,6 +92,12 @@ class Settings(
         ),
     )
     ledger_batch_size: int = Field(default=500, ge=1, le=5000)
+    ledger_flush_interval_seconds: float = Field(
+        default=0.25,
+        ge=0,
+        le=60,
+        description="The ledger writer's pause between batches (rows wait in Redis meanwhile)",
+    )
     ledger_claim_idle_seconds: float = Field(
         default=30.0, gt=0, description="A batch unacknowledged this long is another's to write"
     )

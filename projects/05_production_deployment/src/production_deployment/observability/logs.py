@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from genai_shared.web.request_id import current_request_id
+from production_deployment.auth.security import API_KEY_PREFIX
 
 REDACTED = "[REDACTED]"
 
@@ -39,6 +40,8 @@ PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),  # a JWT
     re.compile(r"\bsk-[A-Za-z0-9_-]{12,}"),  # OpenAI / Anthropic / OpenRouter keys
     re.compile(r"\b[a-z]{2,8}_(?:live|test|key)_[A-Za-z0-9_-]{12,}"),  # prefixed API keys
+    # This project's API keys (auth/security.py), even cut short.
+    re.compile(rf"\b{API_KEY_PREFIX}_[0-9a-f]{{12}}_[A-Za-z0-9_-]+"),
     re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),  # user:password@ in a URL
     re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),  # an email address
 )

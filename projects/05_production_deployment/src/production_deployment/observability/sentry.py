@@ -1,7 +1,8 @@
 """Error tracking with Sentry, when ``SENTRY_DSN`` is set.
 
 Only what a developer needs to fix an error is sent: the exception, its stack (file, line,
-function and the source lines around it), the route, the request id. Not sent:
+function and the source lines around it), the route, the request id (tag ``request_id``,
+the id the client got in ``X-Request-ID`` and the logs carry). Not sent:
 
 - local variables of the stack frames (``include_local_variables=False``): they hold the
   raw ASGI scope with every header, the request body as bytes and as a dict, and objects
@@ -22,6 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from genai_shared.web.request_id import current_request_id
 from production_deployment.auth.security import API_KEY_PREFIX
 from production_deployment.observability.logs import REDACTED, SECRET_KEYS, Redactor
 
@@ -84,6 +86,10 @@ def init_sentry(
     import sentry_sdk
 
     def before_send(event: Any, hint: Any) -> Any:
+        # Called where the event is captured: in the request's context for an error.
+        request_id = current_request_id()
+        if request_id:
+            event.setdefault("tags", {})["request_id"] = request_id
         return scrub(event, redactor)
 
     sentry_sdk.init(

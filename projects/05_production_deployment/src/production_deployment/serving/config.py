@@ -40,6 +40,15 @@ class ServingSettings(BaseSettings):
         le=3600,
         description="Idle keep-alive; longer than the proxy's upstream keep-alive (NGINX: 60 s)",
     )
+    worker_timeout_seconds: int = Field(
+        default=60,
+        ge=2,
+        le=3600,
+        description=(
+            "A worker silent this long is replaced by the master; workers check in (and "
+            "notice a dead master) every half of it"
+        ),
+    )
     max_requests: int = Field(
         default=0, ge=0, description="Recycle a worker after this many requests (0: never)"
     )
@@ -61,7 +70,7 @@ class ServingSettings(BaseSettings):
 
     @field_validator("sentry_dsn", "prometheus_multiproc_dir", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
+    def _empty_serving_setting_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
     @property

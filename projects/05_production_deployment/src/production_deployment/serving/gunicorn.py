@@ -51,7 +51,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "workers": settings.web_concurrency,
         "worker_class": WORKER_CLASS,
         "graceful_timeout": int(settings.worker_grace_seconds) + 2,
-        "timeout": 60,  # a worker silent this long (stuck loop) is replaced
+        "timeout": settings.worker_timeout_seconds,  # a stuck worker is replaced
         "keepalive": settings.keepalive_seconds,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "max_requests": settings.max_requests,

@@ -14,6 +14,8 @@ not know about:
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 from types import FrameType
 from typing import Any
@@ -61,7 +63,18 @@ class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config, drain_seconds=self.drain_seconds)
         server.loop = asyncio.get_running_loop()
+        self.server = server
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+    async def callback_notify(self) -> None:
+        """The heartbeat uvicorn calls every ``timeout`` seconds. Also: a worker whose master
+        died (SIGKILL, OOM) is an orphan nobody will stop; it drains and exits instead of
+        serving on, and holding connections and claimed work, forever."""
+        self.notify()
+        server: DrainingServer | None = getattr(self, "server", None)
+        if server is not None and os.getppid() != self.ppid and not server.should_exit:
+            self.log.warning("the master (pid %s) is gone: stopping", self.ppid)
+            server.handle_exit(signal.SIGTERM, None)

@@ -79,7 +79,7 @@ local released = 0
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
 for _, member in ipairs(expired) do
   local amount = tonumber(string.match(member, ':(%d+)$'))
-  redis.call('HINCRBY', KEYS[2], 'reserved', -amount)
+  redis.call('HINCRBY', KEYS[2], 'reserved', 0 - amount)
   released = released + 1
 end
 if released > 0 then
@@ -112,13 +112,15 @@ redis.call('ZADD', KEYS[3], now + tonumber(ARGV[7]), ARGV[6] .. ':' .. ARGV[4])
 return {1, remaining, reset, spent, reserved + amount, released}
 """
 
+# (Negative amounts are written `0 - x`: Lua's `-x` of a zero is "-0", which Redis's
+# HINCRBY refuses as "not an integer".)
 # KEYS: 1 spend hash, 2 open reservations, 3 the ledger stream.
 # ARGV: 1 the reservation's member ("id:amount"), 2 its amount, 3 the real cost, 4 the
 # ledger entry (JSON). Returns 1 if the reservation was still held, 0 if it had expired.
 SETTLE_LUA = """
 local held = redis.call('ZREM', KEYS[2], ARGV[1])
 if held == 1 then
-  redis.call('HINCRBY', KEYS[1], 'reserved', -tonumber(ARGV[2]))
+  redis.call('HINCRBY', KEYS[1], 'reserved', 0 - tonumber(ARGV[2]))
 end
 redis.call('HINCRBY', KEYS[1], 'spent', tonumber(ARGV[3]))
 redis.call('XADD', KEYS[3], '*', 'rows', ARGV[4])
@@ -347,6 +349,7 @@ class LedgerWriter:
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
         consumer: str | None = None,
+        interval_seconds: float = 0.0,
     ) -> None:
         self.client = client
         self.db = db
@@ -354,6 +357,7 @@ class LedgerWriter:
         self.batch = batch
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
+        self.interval_seconds = interval_seconds
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     async def ensure_group(self) -> None:
@@ -405,15 +409,18 @@ class LedgerWriter:
         return await self.write(await self.read())
 
     async def run_forever(self) -> None:
-        await self.ensure_group()
         while True:
             try:
-                await self.run_once()
+                await self.ensure_group()
+                written = await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # PostgreSQL or Redis down: the rows wait in Redis
-                logger.warning("ledger writer: %s; retrying", type(error).__name__)
+                logger.warning("ledger writer: %s (%s); retrying", type(error).__name__, error)
                 await asyncio.sleep(1.0)
+                continue
+            if written < self.batch:  # caught up: let the next batch fill for a moment
+                await asyncio.sleep(self.interval_seconds)
 
 
 class LedgerTask:
