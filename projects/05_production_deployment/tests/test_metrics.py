@@ -49,3 +49,18 @@ class TestWithAToken:
 @pytest.mark.parametrize("empty", ["", None])
 def test_an_empty_token_means_none(empty):
     assert Settings(_env_file=None, metrics_token=empty).metrics_token is None
+
+
+@pytest.mark.sqlite_only
+async def test_a_streamed_turn_and_its_call_are_counted(client, anon, chat_path):
+    streamed = await client.post(chat_path, json={"content": "count me", "stream": True})
+    assert "event: done" in streamed.text
+    text = (await anon.get("/metrics")).text
+    assert 'llm_time_to_first_token_seconds_count{provider="mock"} 1.0' in text
+    assert 'llm_provider_calls_total{model="echo-1",outcome="complete",provider="mock"} 1.0' in text
+    assert 'llm_tokens_total{kind="output",model="echo-1",provider="mock"}' in text
+    assert "sse_streams_in_flight 0.0" in text
+    requests = (
+        'http_requests_total{method="POST",route="/api/v1/conversations/{conversation_id}/chat"'
+    )
+    assert requests in text

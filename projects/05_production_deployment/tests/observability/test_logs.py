@@ -111,3 +111,19 @@ def test_shapes_of_secrets_are_masked(text: str, kept: str):
 def test_ordinary_text_is_left_alone():
     text = "GET /api/v1/conversations 200 in 12.5 ms for 3 messages"
     assert Redactor(["a-configured-secret"]).text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("key", "masked"),
+    [
+        ("access_token", True),
+        ("token", True),
+        ("refresh-token", True),
+        ("x_api_key", True),
+        ("input_tokens", False),
+        ("output_tokens", False),
+        ("max_tokens", False),
+    ],
+)
+def test_secret_key_names_but_not_token_counts(key: str, masked: bool):
+    assert (Redactor().value(key, "a-value-0123456789") == REDACTED) is masked

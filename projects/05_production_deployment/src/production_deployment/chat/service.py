@@ -18,6 +18,7 @@ and the money around a chat turn:
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -381,6 +382,8 @@ async def open_stream(turn: Turn) -> AsyncIterator[bytes]:
             await stream.aclose()
         await turn.save_cancelled()
         raise
+    waited = time.perf_counter() - turn.record.started
+    turn.meter.metrics.first_token.labels(turn.record.provider or "unknown").observe(waited)
     placeholder = await turn.save_placeholder()
     return _relay(turn, stream, first, placeholder.id)
 

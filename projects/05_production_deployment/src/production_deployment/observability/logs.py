@@ -30,8 +30,12 @@ from production_deployment.auth.security import API_KEY_PREFIX
 
 REDACTED = "[REDACTED]"
 
+# Key names that hold a secret. "token" only as a word of the name (``access_token``,
+# ``token``), so counts such as ``input_tokens`` stay readable.
 SECRET_KEYS = re.compile(
-    r"(authorization|api[_-]?key|password|passwd|secret|token|cookie|dsn|credential)", re.I
+    r"(authorization|api[_-]?key|password|passwd|secret|cookie|dsn|credential"
+    r"|(?:^|[_-])token(?:$|[_-]))",
+    re.I,
 )
 
 # Shapes of secrets and personal data, in the order they are tried.
