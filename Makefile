@@ -76,7 +76,7 @@ format: install ## Format the code with ruff
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-bench: bench-gateway bench-auth bench-rag ## Every benchmark, each against its targets
+bench: bench-gateway bench-auth bench-rag bench-hot-path ## Every benchmark, each against its targets
 
 bench-gateway: install ## Gateway overhead: direct vs through project 02 (loopback, bounded)
 	$(UV) run --frozen python benchmarks/gateway_overhead.py $(BENCH_ARGS)
@@ -84,7 +84,10 @@ bench-gateway: install ## Gateway overhead: direct vs through project 02 (loopba
 bench-auth: install ## Project 03 rejects SQL-injection credentials as fast as junk ones
 	$(UV) run --frozen python benchmarks/auth_rejection.py $(BENCH_AUTH_ARGS)
 
-.PHONY: bench-rag
+.PHONY: bench-rag bench-hot-path
+bench-hot-path: install services ## Project 05's metered gateway vs project 03's (PostgreSQL, Redis), RSS over 20k streams
+	$(UV) run --frozen python benchmarks/hot_path.py --memory-calls 20000 $(BENCH_HOT_ARGS)
+
 bench-rag: install ## Project 04 search p50/p99 on 10k chunks per store and mode, API vs direct
 	$(UV) run --frozen python benchmarks/rag_bench.py $(BENCH_RAG_ARGS)
 

@@ -50,9 +50,9 @@ from agentic_rag.core.config import Settings
 from agentic_rag.core.database import Base
 from agentic_rag.main import create_app
 from agentic_rag.rag import keyword, retrieval, service
-from genai_shared.rag import chunking
 from agentic_rag.rag.models import Collection, Document
 from genai_shared.db.session import Database
+from genai_shared.rag import chunking
 from genai_shared.rag.embeddings import MiniLMEmbedder
 from genai_shared.rag.stores import VectorPoint, VectorStore
 from genai_shared.rag.stores.pgvector import PgVectorStore

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -68,3 +70,23 @@ def test_rag_bench_measures_every_store_mode_and_path():
     assert all(int(row[4]) > 0 and float(row[7]) > 0 for row in rows), report  # n, hits/query
     assert report.count("p50 ratio") == 6, report
     assert "MiniLM:" in report, report
+
+
+@pytest.mark.integration  # the machine's PostgreSQL and Redis
+@pytest.mark.pgvector  # project 05's second worker needs a shared vector store
+def test_hot_path_bench_measures_03_and_05_without_errors():
+    report = _run(
+        "hot_path.py",
+        *("--requests", "40", "--max-seconds", "1", "--concurrency", "1", "4"),
+        *("--memory-calls", "60"),
+    )
+    rows = {
+        line.split()[0] if not line.startswith("05") else " ".join(line.split()[:2]): line
+        for line in report.splitlines()
+        if line.startswith(("direct", "03 ", "05 x"))
+    }
+    assert set(rows) == {"direct", "03", "05 x1", "05 x2"}, report
+    for line in rows.values():
+        assert line.split()[-1] == "0", line  # errors
+    for target in ("added p50 c1", "req/s c4, 1 worker", "2 workers / 1", "RSS growth"):
+        assert any(line.strip().startswith(target) for line in report.splitlines()), report

@@ -255,8 +255,10 @@ def create_app(
     # error middleware (so a crash is counted as the 500 the client gets).
     app.user_middleware.insert(1, Middleware(ObservabilityMiddleware, metrics=app.state.metrics))
     api, gateway = _routes()
-    app.include_router(api)
+    # The gateway first: the hot path's route is matched before the seventy of the API
+    # (FastAPI tries routes in order, and keeps included routers nested).
     app.include_router(gateway)
+    app.include_router(api)
     app.include_router(metrics.router)
     app.include_router(probes.router)
     return app

@@ -22,6 +22,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,15 +79,18 @@ def _run_as() -> str | None:
         except KeyError:
             continue
         return name
-    pytest.fail("running as root with neither a postgres nor a nobody user", pytrace=False)
+    raise RuntimeError("running as root with neither a postgres nor a nobody user")
 
 
-@pytest.fixture(scope="session")
-def embedded_postgres() -> Iterator[EmbeddedPostgres]:
+@contextmanager
+def running_embedded_postgres(prefix: str = "pgvector-") -> Iterator[EmbeddedPostgres]:
+    """Start the wheel's PostgreSQL 18 (with pgvector) on a free loopback port, in a
+    temporary folder; stop it and remove the folder afterwards. Raises RuntimeError if it
+    cannot start. Also used outside pytest (benchmarks)."""
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     user = _run_as()
-    folder = Path(tempfile.mkdtemp(prefix="pgvector-tests-"))
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     if user is not None:
         account = pwd.getpwnam(user)
         os.chown(folder, account.pw_uid, account.pw_gid)
@@ -113,12 +117,25 @@ def embedded_postgres() -> Iterator[EmbeddedPostgres]:
         log = folder / "log"
         detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         shutil.rmtree(folder, ignore_errors=True)
-        pytest.fail(f"embedded PostgreSQL did not start: {exc!r}\n{detail}", pytrace=False)
+        raise RuntimeError(f"embedded PostgreSQL did not start: {exc!r}\n{detail}") from exc
     try:
         yield EmbeddedPostgres("127.0.0.1", port)
     finally:
         run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def embedded_postgres() -> Iterator[EmbeddedPostgres]:
+    try:
+        server = running_embedded_postgres("pgvector-tests-")
+        started = server.__enter__()
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield started
+    finally:
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")

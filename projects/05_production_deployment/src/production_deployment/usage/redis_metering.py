@@ -398,9 +398,10 @@ class LedgerWriter:
             async with self.db.transaction() as session:
                 dialect = session.get_bind().dialect.name
                 insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-                await session.execute(
-                    insert(UsageRecord).values(rows).on_conflict_do_nothing(index_elements=["id"])
-                )
+                # One statement, many parameter sets: compiled once and cached (a multi-row
+                # VALUES of each batch's size would be compiled again for every size).
+                statement = insert(UsageRecord).on_conflict_do_nothing(index_elements=["id"])
+                await session.execute(statement, rows)
         if batch:
             await self.client.xack(self.stream, self.GROUP, *[entry_id for entry_id, _ in batch])
         return len(rows)
