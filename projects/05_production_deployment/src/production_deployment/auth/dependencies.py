@@ -107,13 +107,12 @@ async def _from_api_key(
     prefix = security.api_key_prefix(key)
     if prefix is None:
         raise NotAuthenticated
-    entry = cache.get(prefix) if cache is not None else None
-    if entry is None:
+    if cache is None:
         entry = await _lookup_key(db, prefix)
-        if entry is None:
-            raise NotAuthenticated
-        if cache is not None:
-            cache.put(prefix, entry)
+    else:
+        entry = await cache.lookup(prefix, lambda: _lookup_key(db, prefix))
+    if entry is None:
+        raise NotAuthenticated
     if not security.api_key_matches(key, entry.key_hash) or entry.revoked:
         raise NotAuthenticated
     if entry.expires_at is not None and service.as_utc(entry.expires_at) <= utcnow():

@@ -12,9 +12,10 @@ prefix) is never cached, so a key created a moment ago works on its first call.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +39,27 @@ class ApiKeyCache:
         self.ttl = ttl_seconds
         self.clock = clock
         self._entries: dict[str, tuple[float, CachedKey]] = {}
+        self._loading: dict[str, asyncio.Future[CachedKey | None]] = {}
+
+    async def lookup(
+        self, prefix: str, load: Callable[[], Awaitable[CachedKey | None]]
+    ) -> CachedKey | None:
+        """The cached entry, else ``load()``'s, shared by every request that asks for the
+        same key meanwhile: when an entry expires under load, one query refills it, not
+        one per request in flight."""
+        entry = self.get(prefix)
+        if entry is not None or self.ttl <= 0:
+            return entry if entry is not None else await load()
+        loading = self._loading.get(prefix)
+        if loading is None:
+            loading = asyncio.ensure_future(load())
+            self._loading[prefix] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(prefix, None))
+            entry = await asyncio.shield(loading)
+            if entry is not None:
+                self.put(prefix, entry)
+            return entry
+        return await asyncio.shield(loading)
 
     def get(self, prefix: str) -> CachedKey | None:
         if self.ttl <= 0:
