@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from harness import cpu_seconds, free_port, percentile_ms, pinned, process
+from harness import cpu_seconds, free_port, percentile_ms, pinned, process, signed_up_api_key
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {
@@ -260,7 +260,7 @@ async def main_async(args: argparse.Namespace) -> None:
             context = process(cmd, gateway_port, env=gateway_env)
         with context as gateway_pid:
             if args.project == "03" and not args.gateway_url:
-                token = await project_03_api_key(f"http://127.0.0.1:{gateway_port}")
+                token = await signed_up_api_key(f"http://127.0.0.1:{gateway_port}")
             for stream in (False, True):
                 for conc in args.concurrency:
                     for label, url, model, pid in (
@@ -308,19 +308,6 @@ def project_03_env() -> dict[str, str]:
         capture_output=True,
     )
     return env
-
-
-async def project_03_api_key(base_url: str) -> str:
-    """Sign up, log in and create an API key (the SDK's way in to project 03's gateway)."""
-    account = {"email": "bench@example.com", "password": "a long enough bench password"}
-    async with aiohttp.ClientSession(base_url) as session:
-        await session.post("/api/v1/auth/signup", json={**account, "display_name": "Bench"})
-        form = {"username": account["email"], "password": account["password"]}
-        async with session.post("/api/v1/auth/login", data=form) as response:
-            access = (await response.json())["access_token"]
-        headers = {"Authorization": f"Bearer {access}"}
-        async with session.post("/api/v1/api-keys", json={"name": "bench"}, headers=headers) as r:
-            return str((await r.json())["key"])
 
 
 def main() -> None:

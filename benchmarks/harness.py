@@ -75,3 +75,18 @@ def process(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Ite
 
 def pinned(cpu: str) -> list[str]:
     return ["taskset", "-c", cpu] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+async def signed_up_api_key(base_url: str, email: str = "bench@example.com") -> str:
+    """Sign up, log in and create an API key on projects 03-05 (the SDK's way in)."""
+    import aiohttp
+
+    account = {"email": email, "password": "a long enough bench password"}
+    async with aiohttp.ClientSession(base_url) as session:
+        await session.post("/api/v1/auth/signup", json={**account, "display_name": "Bench"})
+        form = {"username": account["email"], "password": account["password"]}
+        async with session.post("/api/v1/auth/login", data=form) as response:
+            access = (await response.json())["access_token"]
+        headers = {"Authorization": f"Bearer {access}"}
+        async with session.post("/api/v1/api-keys", json={"name": "bench"}, headers=headers) as r:
+            return str((await r.json())["key"])

@@ -35,7 +35,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 from gateway_overhead import Run, measure, one_request
-from harness import free_port, pinned, process
+from harness import free_port, pinned, process, signed_up_api_key
 
 from genai_shared.testing.embedded_pg import running_embedded_postgres
 
@@ -72,19 +72,6 @@ def migrate(project: str, env: dict[str, str]) -> None:
         check=True,
         capture_output=True,
     )
-
-
-async def api_key(base_url: str) -> str:
-    """Sign up, log in, create an API key."""
-    account = {"email": f"bench-{uuid.uuid4().hex[:6]}@example.com", "password": "bench pass 42"}
-    async with aiohttp.ClientSession(base_url) as session:
-        await session.post("/api/v1/auth/signup", json={**account, "display_name": "Bench"})
-        form = {"username": account["email"], "password": account["password"]}
-        async with session.post("/api/v1/auth/login", data=form) as response:
-            access = (await response.json())["access_token"]
-        headers = {"Authorization": f"Bearer {access}"}
-        async with session.post("/api/v1/api-keys", json={"name": "bench"}, headers=headers) as r:
-            return str((await r.json())["key"])
 
 
 def rss_kib(pids: list[int]) -> int:
@@ -170,7 +157,11 @@ async def main_async(args: argparse.Namespace) -> None:
         with process(cmd, port, env={**env03, "PORT": str(port)}) as pid:
             url = f"http://127.0.0.1:{port}"
             await bench(
-                "03", f"{url}/v1/chat/completions", f"openai/{MODEL}", await api_key(url), pid
+                "03",
+                f"{url}/v1/chat/completions",
+                f"openai/{MODEL}",
+                await signed_up_api_key(url, f"bench-{uuid.uuid4().hex[:6]}@example.com"),
+                pid,
             )
         await drop_database(db03)
 
@@ -204,7 +195,7 @@ async def main_async(args: argparse.Namespace) -> None:
             command = str(Path(sys.executable).parent / "production-deployment")
             with process([*pinned(cpus), command], port, env=env05) as pid:
                 url = f"http://127.0.0.1:{port}"
-                token = await api_key(url)
+                token = await signed_up_api_key(url, f"bench-{uuid.uuid4().hex[:6]}@example.com")
                 label = f"05 x{workers}"
                 await bench(label, f"{url}/v1/chat/completions", f"openai/{MODEL}", token, pid)
                 if workers == 1 and args.memory_calls:
