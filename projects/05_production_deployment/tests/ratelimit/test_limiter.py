@@ -87,3 +87,11 @@ class TestRedisLimiter:
         assert (await limiter.hit("b", limit=1, window_seconds=60)).allowed
         await redis_client.script_flush()  # EVALSHA misses: redis-py loads the script again
         assert not (await limiter.hit("a", limit=1, window_seconds=60)).allowed
+
+
+def test_a_full_window_is_never_reported_as_a_second_more():
+    from production_deployment.ratelimit.limiter import _seconds
+
+    assert _seconds(60 * 1000 + 1e-9) == 60  # float noise of t + 60 - t
+    assert _seconds(60_000.6) == 61  # a real fraction of a second more still rounds up
+    assert _seconds(0.2) == 1

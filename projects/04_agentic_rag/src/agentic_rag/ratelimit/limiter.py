@@ -67,7 +67,9 @@ class Decision:
 
 
 def _seconds(ms: float) -> int:
-    return max(1, int(-(-ms // 1000)))  # round up, and never 0
+    # Whole milliseconds first: float noise (t + 60 - t = 60.000000001) must not round a
+    # full window up to 61 s. Then round up, and never 0.
+    return max(1, -(-round(ms) // 1000))
 
 
 class RateLimiter(Protocol):
