@@ -78,3 +78,18 @@ def test_the_suite_refuses_external_hosts(no_external_network: list[str]) -> Non
 
     assert no_external_network == ["getaddrinfo 'api.openai.com'"]
     no_external_network.clear()  # the guard worked; do not fail this test for it
+
+
+async def test_the_default_models_tokenizer_is_loaded_when_the_app_starts():
+    """Loading a BPE file takes a few hundred milliseconds: the first call must not pay it."""
+    from fastapi import FastAPI
+
+    from genai_shared.llm.dependencies import llm_resources
+    from genai_shared.llm.settings import ProviderSettings
+    from genai_shared.llm.tokens import _encoding_by_name
+
+    _encoding_by_name.cache_clear()
+    settings = ProviderSettings(llm_default_model="openai/gpt-4o-mini")
+    async with llm_resources(FastAPI(), settings):
+        assert _encoding_by_name.cache_info().currsize == 1
+        assert _encoding_by_name.cache_info().misses == 1

@@ -160,11 +160,16 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
+def app_error_response(exc: AppError) -> JSONResponse:
+    """The envelope of an ``AppError``, for handlers and for ASGI code outside the router."""
     if exc.status_code >= 500:
         logger.error("%s: %s", exc.error_type, exc.message)
     return error_response(exc.status_code, exc.error_type, exc.message, exc.details, exc.headers)
+
+
+async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return app_error_response(exc)
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -101,7 +101,7 @@ async def _lookup_key(db: Database, prefix: str) -> CachedKey | None:
     )
 
 
-async def _from_api_key(
+async def from_api_key(
     db: Database, security: Security, key: str, cache: ApiKeyCache | None = None
 ) -> Principal:
     prefix = security.api_key_prefix(key)
@@ -137,7 +137,7 @@ async def get_principal(
     db: Database = request.app.state.db
     if x_api_key or security.api_key_prefix(credential) is not None:
         cache: ApiKeyCache | None = getattr(request.app.state, "api_key_cache", None)
-        return await _from_api_key(db, security, credential, cache)
+        return await from_api_key(db, security, credential, cache)
     return await _from_access_token(db, security, credential)
 
 

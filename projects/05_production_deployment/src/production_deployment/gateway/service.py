@@ -61,7 +61,7 @@ async def chat_completion(
         user_id=principal.user_id,
         key=idempotency_key,
         route="gateway",
-        body=body.model_dump(mode="json", exclude_unset=True),
+        body=body.model_dump(mode="json", exclude_unset=True) if idempotency_key else None,
         ttl_seconds=settings.idempotency_ttl_seconds,
     ) as guard:
         if guard.stored is not None:
