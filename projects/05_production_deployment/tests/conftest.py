@@ -36,6 +36,7 @@ from production_deployment.core.config import Settings
 from production_deployment.core.database import Base
 from production_deployment.core.money import to_micro
 from production_deployment.main import create_app
+from production_deployment.observability.logs import restore_logging
 from production_deployment.users.models import User
 
 ApiCall = Callable[..., Awaitable[httpx.Response]]
@@ -75,6 +76,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def logging_restored() -> Iterator[None]:
+    """Each app configures the process's logging (JSON, redacted): put it back after."""
+    yield
+    restore_logging()
 
 
 def make_settings(**overrides: Any) -> Settings:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
+from production_deployment.core import metrics as metrics_module
 from production_deployment.core.config import Settings
 
 TOKEN = "scrape-token-0123456789"
@@ -44,6 +46,26 @@ class TestWithAToken:
         response = await anon.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         assert response.status_code == 200
         assert "budget_refusals_total" in response.text
+
+
+@pytest.mark.sqlite_only
+async def test_adding_up_the_workers_files_runs_off_the_event_loop(anon, monkeypatch, tmp_path):
+    """In multiprocess mode a scrape reads every worker's files: never on the loop's thread."""
+    folder = tmp_path / "prometheus"  # tmp_path holds the SQLite file, a *.db too
+    folder.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    collected_in: list[int] = []
+    real = metrics_module.generate_latest
+
+    def recording(registry: Any) -> bytes:
+        collected_in.append(threading.get_ident())
+        return real(registry)
+
+    monkeypatch.setattr(metrics_module, "generate_latest", recording)
+    response = await anon.get("/metrics")
+    assert response.status_code == 200
+    assert collected_in, "the exposition was not built"
+    assert threading.get_ident() not in collected_in
 
 
 @pytest.mark.parametrize("empty", ["", None])

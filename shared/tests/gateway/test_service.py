@@ -15,6 +15,8 @@ from genai_shared.llm.providers.mock_provider import MockProvider, MockScript, M
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.relay import OpenAIRelay
 from genai_shared.llm.types import ToolCall
+from genai_shared.web.drain import Drain
+from genai_shared.web.sse import EventStreamResponse
 
 
 def _body(model: str, **extra) -> ChatCompletionRequest:
@@ -31,6 +33,23 @@ async def gateway(fake_upstream):
     yield gateway
     await gateway.aclose()
     await gateway.registry.aclose()
+
+
+async def _sent(response: EventStreamResponse) -> list[bytes]:
+    """What ``response`` sends to a client that stays, chunk by chunk."""
+    sent: list[bytes] = []
+
+    async def receive() -> dict:
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}  # pragma: no cover
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            sent.append(message["body"])
+
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}, "method": "POST", "headers": []}
+    await asyncio.wait_for(response(scope, receive, send), 10)
+    return sent
 
 
 def _chunks(raw: list[bytes]) -> list[dict | str]:
@@ -144,6 +163,42 @@ class TestStream:
         assert record.outcome == "cancelled"
         assert record.usage_estimated is True
         assert record.usage.output_tokens >= 1
+
+    @pytest.mark.parametrize("path", ["relayed", "translated"])
+    async def test_a_stream_at_the_drain_deadline_ends_with_an_error_chunk_and_is_settled(
+        self, gateway, path
+    ):
+        """What the OpenAI SDK raises (an error chunk, no ``[DONE]``), as when the upstream
+        breaks off; the call is settled once, as an error, with the text sent so far."""
+        done: list[CallRecord] = []
+
+        async def on_end(record: CallRecord) -> None:
+            done.append(record)
+
+        if path == "relayed":  # the fake upstream drips a word every 300 ms
+            body = _body("openai/gpt-4o-mini@fault=slow_drip=300", stream=True)
+        else:
+            slow = MockProvider(MockScript(reply=" ".join(["word"] * 50), chunk_delay=0.1))
+            gateway = Gateway(ProviderRegistry({"mock": slow}), {})
+            body = _body("mock/echo-1", stream=True)
+        stream = await gateway.open_stream(body, on_end=on_end)
+        drain = Drain()
+        asyncio.get_running_loop().call_later(0.5, drain.begin, 0.2)
+        chunks = _chunks(await _sent(EventStreamResponse(stream, drain=drain)))
+        assert "[DONE]" not in chunks
+        assert chunks[-1] == {
+            "error": {
+                "message": "The server is restarting: retry the request.",
+                "type": "ServerShuttingDown",
+                "code": None,
+            }
+        }
+        assert any(c.get("choices") and c["choices"][0]["delta"].get("content") for c in chunks)
+        [record] = done
+        assert (record.outcome, record.error_type) == ("error", "DrainDeadlineReached")
+        assert record.text
+        assert record.usage_estimated is True
+        assert record.usage.input_tokens > 0
 
     async def test_models(self, gateway):
         ids = {m.id for m in gateway.list_models().data}

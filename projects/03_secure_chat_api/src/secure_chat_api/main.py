@@ -18,6 +18,7 @@ from genai_shared.cache import RedisCache
 from genai_shared.llm.dependencies import llm_resources
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.router import router as providers_router
+from genai_shared.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter
 from genai_shared.web.app import create_base_app
 from genai_shared.web.errors import error_response
 from genai_shared.web.resources import core_resources
@@ -41,7 +42,6 @@ from secure_chat_api.ratelimit.dependencies import (
     RateLimitHeadersMiddleware,
     client_rate_limit,
 )
-from secure_chat_api.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter
 from secure_chat_api.usage.router import router as usage_router
 from secure_chat_api.usage.sweeper import sweep_forever
 from secure_chat_api.users.router import router as users_router
@@ -105,7 +105,7 @@ def create_app(
         async with core_resources(app, settings) as core, llm_resources(app, settings, registry):
             cache = core.cache
             app.state.rate_limiter = (
-                RedisRateLimiter(cache.client)
+                RedisRateLimiter(cache.client, namespace="chat03:ratelimit")
                 if isinstance(cache, RedisCache)
                 else MemoryRateLimiter()
             )

@@ -43,7 +43,6 @@ from agentic_rag.ratelimit.dependencies import (
     RateLimitHeadersMiddleware,
     client_rate_limit,
 )
-from agentic_rag.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter
 from agentic_rag.usage.router import router as usage_router
 from agentic_rag.usage.sweeper import sweep_forever
 from agentic_rag.users.router import router as users_router
@@ -53,6 +52,7 @@ from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.router import router as providers_router
 from genai_shared.rag.embeddings import Embedder
 from genai_shared.rag.stores import VectorStore
+from genai_shared.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter
 from genai_shared.web.app import create_base_app
 from genai_shared.web.errors import error_response
 from genai_shared.web.resources import core_resources
@@ -143,7 +143,7 @@ def create_app(
         ):
             cache = core.cache
             app.state.rate_limiter = (
-                RedisRateLimiter(cache.client)
+                RedisRateLimiter(cache.client, namespace="rag04:ratelimit")
                 if isinstance(cache, RedisCache)
                 else MemoryRateLimiter()
             )

@@ -23,6 +23,7 @@ from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.llm.router import router as providers_router
 from genai_shared.rag.embeddings import Embedder
 from genai_shared.rag.stores import VectorStore
+from genai_shared.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter
 from genai_shared.web.app import create_base_app
 from genai_shared.web.errors import error_response
 from genai_shared.web.resources import core_resources
@@ -43,14 +44,14 @@ from production_deployment.chat.router import turn_router
 from production_deployment.core import metrics
 from production_deployment.core.body_limit import MESSAGE, BodySizeLimitMiddleware, BodyTooLarge
 from production_deployment.core.config import Settings, get_settings
+from production_deployment.gateway.fast_lane import GatewayFastLane
 from production_deployment.gateway.router import models_router
 from production_deployment.gateway.router import router as gateway_router
 from production_deployment.ingest.resources import ingest_resources
 from production_deployment.ingest.router import router as documents_router
 from production_deployment.observability import probes
-from production_deployment.observability.logs import Redactor, configure_logging
 from production_deployment.observability.middleware import ObservabilityMiddleware
-from production_deployment.observability.sentry import init_sentry
+from production_deployment.observability.startup import configure_observability
 from production_deployment.rag.resources import rag_resources
 from production_deployment.rag.router import router as collections_router
 from production_deployment.rag.router import search_router
@@ -59,7 +60,6 @@ from production_deployment.ratelimit.dependencies import (
     RateLimitHeadersMiddleware,
     client_rate_limit,
 )
-from production_deployment.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter
 from production_deployment.usage.redis_metering import LedgerTask, LedgerWriter, RedisMetering
 from production_deployment.usage.router import router as usage_router
 from production_deployment.usage.sweeper import sweep_forever
@@ -130,8 +130,7 @@ async def start_redis_metering(
         namespace=f"{settings.cache_namespace}meter:",
         reservation_seconds=settings.budget_reservation_timeout_seconds,
     )
-    db.redis_metering = metering  # type: ignore[attr-defined]  # see usage.service.redis_metering
-    app.state.redis_metering = metering
+    app.state.metering = metering
     assert settings.redis_url is not None
     # Its own connection: a blocking stream read must not hit the request path's timeout.
     client = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=2)
@@ -178,7 +177,7 @@ def create_app(
         ):
             cache = core.cache
             app.state.rate_limiter = (
-                RedisRateLimiter(cache.client)
+                RedisRateLimiter(cache.client, namespace="prod05:ratelimit")
                 if isinstance(cache, RedisCache)
                 else MemoryRateLimiter()
             )
@@ -193,6 +192,7 @@ def create_app(
             )
             app.state.api_key_cache = ApiKeyCache(settings.api_key_cache_seconds)
             ledger = None
+            app.state.metering = None  # budgets and the ledger in the database
             if settings.metering_backend == "redis":
                 assert isinstance(cache, RedisCache), "METERING_BACKEND=redis needs REDIS_URL"
                 ledger = await start_redis_metering(app, settings, core.db, cache)
@@ -225,17 +225,7 @@ def create_app(
             "**Authorize** with your email and password, or paste an API key."
         ),
     )
-    configure_logging(
-        level=settings.log_level, fmt=settings.log_format, secrets=settings.secret_values()
-    )
-    if settings.sentry_dsn is not None:
-        init_sentry(
-            dsn=settings.sentry_dsn.get_secret_value(),
-            environment=settings.environment,
-            release=f"{settings.app_name}@{__version__}",
-            traces_sample_rate=settings.sentry_traces_sample_rate,
-            redactor=Redactor(settings.secret_values()),
-        )
+    configure_observability(settings)
     app.state.security = build_security(settings)
     app.state.metrics = metrics.Metrics()
     app.add_exception_handler(BodyTooLarge, _body_too_large)
@@ -251,6 +241,8 @@ def create_app(
         )
     )
     app.user_middleware.append(Middleware(RateLimitHeadersMiddleware))
+    # Innermost: the hot path's calls skip the router, inside everything above.
+    app.user_middleware.append(Middleware(GatewayFastLane))
     # Just inside the request-id middleware (so the access log has the id), outside the
     # error middleware (so a crash is counted as the 500 the client gets).
     app.user_middleware.insert(1, Middleware(ObservabilityMiddleware, metrics=app.state.metrics))

@@ -106,6 +106,7 @@ async def test_a_client_that_leaves_mid_run_cancels_it_and_settles_the_call(
         row = await session.get_one(User, uuid.UUID(user.id))
     runner = await service.start_agent_turn(
         db=app.state.db,
+        metering=app.state.metering,
         cache=recent_conversations_for(app.state.cache, app.state.settings),
         registry=app.state.llm,
         tools=app.state.agent_tools,

@@ -44,6 +44,30 @@ async def _insert_behind_the_apis_back(app: FastAPI, user_id: str, title: str) -
         await session.commit()
 
 
+class TestCounted:
+    async def test_a_miss_then_a_hit_feed_cache_requests_total(self, app, client) -> None:
+        """The counter the hit-ratio recording rule and the dashboard read."""
+
+        def lookups() -> dict[str, float]:
+            return {
+                result: app.state.metrics.registry.get_sample_value(
+                    "cache_requests_total", {"cache": "recent_conversations", "result": result}
+                )
+                or 0.0
+                for result in ("hit", "miss")
+            }
+
+        await _create(client, "counted")
+        assert lookups() == {"hit": 0.0, "miss": 0.0}
+        assert await _titles(client) == ["counted"]
+        assert lookups() == {"hit": 0.0, "miss": 1.0}
+        assert await _titles(client) == ["counted"]
+        assert lookups() == {"hit": 1.0, "miss": 1.0}
+        await _create(client, "invalidates")
+        assert len(await _titles(client)) == 2
+        assert lookups() == {"hit": 1.0, "miss": 2.0}
+
+
 class TestPerUser:
     async def test_one_users_cached_list_is_never_served_to_another(
         self, client, make_user

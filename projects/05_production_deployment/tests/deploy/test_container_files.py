@@ -204,6 +204,15 @@ class TestDockerfile:
             assert f"org.opencontainers.image.{key}=" in labels
         assert "buildx build --platform linux/amd64,linux/arm64" in DOCKERFILE.read_text()
 
+    def test_labels_come_after_the_last_build_step(self, runtime: Stage):
+        """A RUN sees every ARG declared before it: a label ARG (a new REVISION each build)
+        above a RUN or COPY would rebuild that step and every later one on each release."""
+        steps = runtime.instructions
+        last_step = max(n for n, i in enumerate(steps) if i.keyword in {"RUN", "COPY", "ADD"})
+        for n, instruction in enumerate(steps):
+            if instruction.keyword in {"ARG", "LABEL"}:
+                assert n > last_step, f"{instruction.keyword} {instruction.args[:40]}..."
+
 
 # --- the entrypoint, run ----------------------------------------------------------------------
 

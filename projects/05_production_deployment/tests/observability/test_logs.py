@@ -7,6 +7,7 @@ searched for each of them.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -14,7 +15,12 @@ from typing import Any
 
 import pytest
 
-from production_deployment.observability.logs import REDACTED, Redactor, configure_logging
+from production_deployment.observability.logs import (
+    REDACTED,
+    Redactor,
+    configure_logging,
+    restore_logging,
+)
 
 PROVIDER_KEY = "sk-proj-canary0123456789abcdefghij"
 METRICS_TOKEN = "metrics-canary-0123456789"
@@ -127,3 +133,31 @@ def test_ordinary_text_is_left_alone():
 )
 def test_secret_key_names_but_not_token_counts(key: str, masked: bool):
     assert (Redactor().value(key, "a-value-0123456789") == REDACTED) is masked
+
+
+def test_the_handler_writes_to_stdout_as_it_is_now(capsys):
+    """Not to the stdout of the moment it was configured: a test's swapped-in stream (closed
+    after the test) would otherwise keep every later record of the process."""
+    configure_logging(fmt="json")
+    with contextlib.redirect_stdout(io.StringIO()) as elsewhere:
+        logging.getLogger("production_deployment.canary").warning("now here")
+    assert "now here" in elsewhere.getvalue()
+    assert "now here" not in capsys.readouterr().out
+
+
+def test_restore_logging_puts_back_what_configure_logging_changed():
+    """What a test's app changes for the whole process (the root handlers and level, the
+    uvicorn and gunicorn loggers), undone."""
+    names = ("", "uvicorn", "uvicorn.error", "gunicorn.error", "uvicorn.access", "gunicorn.access")
+
+    def state() -> list[tuple[Any, ...]]:
+        loggers = [logging.getLogger(name) for name in names]
+        return [(list(lg.handlers), lg.level, lg.propagate, lg.disabled) for lg in loggers]
+
+    restore_logging()
+    before = state()
+    configure_logging(level="DEBUG", fmt="json")
+    configure_logging(level="WARNING", fmt="text")  # twice, as the app and gunicorn do
+    assert state() != before
+    restore_logging()
+    assert state() == before

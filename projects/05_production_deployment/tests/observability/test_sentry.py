@@ -302,3 +302,16 @@ def test_scrub_masks_credentials_wherever_they_sit():
     assert scrubbed["request"] == {"headers": {"Authorization": REDACTED, "Accept": "*/*"}}
     assert scrubbed["extra"]["scope"]["headers"][1] == ["b'accept'", "b'*/*'"]
     assert scrubbed["exception"]["values"][0]["type"] == "RuntimeError"
+
+
+def test_scrub_masks_text_with_the_log_redactor_alone():
+    """One list of secret shapes (``logs.PATTERNS``) for the logs and for Sentry: scrub
+    keeps no pattern of its own, so what the redactor lets through, scrub lets through."""
+
+    class MasksNothing(Redactor):
+        def text(self, value: str) -> str:
+            return value
+
+    message = "retried with rag_0123456789ab_" + "A" * 43
+    assert scrub({"message": message}, MasksNothing()) == {"message": message}
+    assert REDACTED in scrub({"message": message}, Redactor())["message"]

@@ -11,7 +11,8 @@ Two paths to the upstream:
 
 Both keep the same promises: an upstream failure before the first byte is an HTTP error
 with its real status; a stream that fails later ends with an OpenAI error chunk and no
-``[DONE]`` (the official SDK raises it); a retriable failure falls back along
+``[DONE]`` (the official SDK raises it), and so does one still running at the drain
+deadline when the server stops (``ServerShuttingDown``); a retriable failure falls back along
 ``LLM_FALLBACKS`` before anything was sent. Every call fills a ``CallRecord`` (provider,
 model, usage, outcome, the attempts that failed over, and for streams what was sent) for
 whoever keeps accounts, streams included, via ``on_end`` (``genai_shared.llm.calls``).
@@ -55,6 +56,7 @@ from genai_shared.llm.types import (
     ToolCallDelta,
     Usage,
 )
+from genai_shared.web.drain import DrainDeadlineReached, drain_deadline
 
 
 def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
@@ -186,9 +188,17 @@ def _wire_usage(usage: Usage) -> CompletionUsage:
 def error_chunk(error: ProviderError) -> bytes:
     """OpenAI's in-stream error object; the official SDK raises it as an APIError."""
     app_error = to_app_error(error)
-    return sse_data(
-        {"error": {"message": app_error.message, "type": app_error.error_type, "code": None}}
-    )
+    return _error_chunk(app_error.error_type, app_error.message)
+
+
+def _error_chunk(error_type: str, message: str) -> bytes:
+    return sse_data({"error": {"message": message, "type": error_type, "code": None}})
+
+
+SHUTTING_DOWN_CHUNK = _error_chunk(
+    "ServerShuttingDown", "The server is restarting: retry the request."
+)
+"""The error chunk of a stream still running at the drain deadline."""
 
 
 class Gateway:
@@ -360,7 +370,11 @@ class Gateway:
         on_end: OnCallEnd | None,
     ) -> AsyncIterator[bytes]:
         try:
-            async for chunk in stream:
+            while True:
+                async with drain_deadline():
+                    chunk = await anext(stream, None)
+                if chunk is None:
+                    break
                 yield chunk
             record.usage = stream.usage or Usage()
             record.attempts.append(_attempt(target, started))
@@ -370,6 +384,9 @@ class Gateway:
             record.attempts.append(_attempt(target, started, error))
             record.asking = None
             yield error_chunk(error)
+        except DrainDeadlineReached as error:
+            record.failed(error)  # the target was still being asked
+            yield SHUTTING_DOWN_CHUNK
         except (asyncio.CancelledError, GeneratorExit) as error:
             record.failed(error, Outcome.CANCELLED)
             raise
@@ -417,10 +434,14 @@ class Gateway:
                         yield writer.usage(event.usage)
                     yield DONE
                     return
-                event = await anext(stream)
+                async with drain_deadline():
+                    event = await anext(stream)
         except ProviderError as error:
             record.failed(error)
             yield error_chunk(error)
+        except DrainDeadlineReached as error:
+            record.failed(error)
+            yield SHUTTING_DOWN_CHUNK
         except (asyncio.CancelledError, GeneratorExit) as error:
             record.failed(error, Outcome.CANCELLED)
             raise

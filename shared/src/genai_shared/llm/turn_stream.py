@@ -28,7 +28,7 @@ from genai_shared.llm.fallback import FallbackStream
 from genai_shared.llm.http_errors import to_app_error
 from genai_shared.llm.tokens import count_messages, count_text
 from genai_shared.llm.types import ChatMessage, StreamEnd, StreamEvent, TextDelta, Usage
-from genai_shared.web.drain import Drain, DrainDeadlineReached
+from genai_shared.web.drain import Drain, DrainDeadlineReached, drain_deadline
 from genai_shared.web.sse import sse_event
 
 logger = logging.getLogger(__name__)
@@ -72,11 +72,14 @@ async def stream_turn(
     stores the reply (and whatever else the project keeps) and returns the stored
     assistant message, which the ``done`` event describes.
 
-    ``drain`` (the app's ``Drain``): when the process is stopping and the drain deadline
-    passes while the stream is still waiting on the provider, the stream ends with an
-    ``error`` event of type ``ServerShuttingDown`` and its partial reply is stored.
+    When the process is stopping and the drain deadline passes while the stream is still
+    waiting on the provider, the stream ends with an ``error`` event of type
+    ``ServerShuttingDown`` and its partial reply is stored. The deadline is the one of the
+    ``EventStreamResponse`` serving the stream; ``drain`` (the app's ``Drain``) bounds the
+    stream also where it is read without one.
     """
     record = stream.record
+    bounded = drain.bounded if drain is not None else drain_deadline
     parts: list[str] = []
     ended = False
 
@@ -111,11 +114,8 @@ async def stream_turn(
                 done = await end()
                 yield sse_event(done, event="done")
                 return
-            if drain is None:
+            async with bounded():
                 event = await anext(stream)
-            else:
-                async with drain.bounded():
-                    event = await anext(stream)
     except DrainDeadlineReached as error:
         record.failed(error, Outcome.ERROR)
         estimate()

@@ -14,7 +14,7 @@ Fixtures every project's tests use:
   open users API of projects 01 and 02 (``contracts.users``). They ask for the project's
   ``client``; a project whose owners sign in (03) overrides them in its conftest.
 - ``fake_upstream`` and its helpers (``fake_upstream_fixtures``).
-- ``minilm``, ``chunker`` and ``make_pdf`` (``rag_fixtures``).
+- ``minilm``, ``chunker``, ``make_pdf``, ``make_store`` and ``store_kind`` (``rag_fixtures``).
 - ``embedded_postgres`` and ``vector_database``: PostgreSQL 18 with pgvector (``embedded_pg``).
 
 Integration tests carry ``@pytest.mark.integration``. They run when ``GENAI_INTEGRATION=1``
@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.dependencies import models as fastapi_dependency_models
 
 from genai_shared.testing.assertions import assert_error
 
@@ -103,6 +104,32 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         f"{counts['passed']} passed, {counts['failed'] + counts['error']} failed, "
         f"{counts['skipped']} skipped"
     )
+
+
+# FastAPI classifies every endpoint and dependency (coroutine? generator?) once and keeps the
+# answer in module-level ``lru_cache``s of 4,096 entries each, holding the callable itself.
+# An app's own closures (the offline docs routes, dependencies made in ``create_app``) hold
+# the app, so without this every app a test builds, with its engine, settings and providers,
+# stays alive to the end of the run: gigabytes, and a long final garbage collection at exit.
+_FASTAPI_CALLABLE_CACHES = [
+    cache
+    for name in (
+        "_is_gen_callable_cached",
+        "_is_async_gen_callable_cached",
+        "_is_coroutine_callable_cached",
+    )
+    if (cache := getattr(fastapi_dependency_models, name, None)) is not None
+]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Once a test's fixtures are torn down, let FastAPI forget its apps' callables."""
+    try:
+        return (yield)
+    finally:
+        for cache in _FASTAPI_CALLABLE_CACHES:
+            cache.cache_clear()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

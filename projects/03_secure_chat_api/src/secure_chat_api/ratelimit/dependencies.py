@@ -1,6 +1,6 @@
 """Rate limits as router-level dependencies, and the headers they add to every answer.
 
-``RateLimit("chat")`` counts the caller's requests per route; ``ClientRateLimit`` counts
+``RateLimit("chat")`` counts the caller's requests per route; ``client_rate_limit`` counts
 an unauthenticated client's by IP address (signup, login, refresh). When the limiter's
 store (Redis) cannot be reached within its timeout, chat fails *closed* (503: nobody
 gets unmetered access to paid models) and everything else fails *open*; both count in
@@ -18,11 +18,11 @@ from redis.exceptions import RedisError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from genai_shared.ratelimit.limiter import Decision, RateLimiter
 from secure_chat_api.auth.dependencies import PrincipalDep
 from secure_chat_api.core.config import Settings
 from secure_chat_api.core.metrics import Metrics
 from secure_chat_api.ratelimit.exceptions import RateLimiterUnavailable, RateLimitExceeded
-from secure_chat_api.ratelimit.limiter import Decision, RateLimiter
 
 logger = logging.getLogger(__name__)
 

@@ -82,6 +82,7 @@ from genai_shared.llm.types import (
     ToolSpec,
     Usage,
 )
+from genai_shared.web.drain import DrainDeadlineReached, drain_deadline
 from genai_shared.web.sse import sse_event
 
 logger = logging.getLogger(__name__)
@@ -366,12 +367,24 @@ class AgentRunner:
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """The run, as events. However it ends (also the client leaving), the pending
-        model call is settled and the run is stored."""
+        model call is settled and the run is stored. A stream still running at the drain
+        deadline (the server is stopping) ends with an ``error`` event, then ``done``."""
         inner = self._loop()
         try:
-            async for event in inner:
+            while True:
+                async with drain_deadline():
+                    event = await anext(inner, None)
+                if event is None:
+                    break
                 self.emitted = True
                 yield event
+        except DrainDeadlineReached as exc:
+            with anyio.CancelScope(shield=True):
+                await inner.aclose()
+                await self._abandon(exc)
+            message = "The server is restarting: the run so far is saved; ask again."
+            yield AgentEvent("error", {"type": "ServerShuttingDown", "message": message})
+            yield AgentEvent("done", self._done_payload())
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await inner.aclose()

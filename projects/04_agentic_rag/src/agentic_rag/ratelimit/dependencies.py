@@ -1,6 +1,6 @@
 """Rate limits as router-level dependencies, and the headers they add to every answer.
 
-``RateLimit("chat")`` counts the caller's requests per route; ``ClientRateLimit`` counts
+``RateLimit("chat")`` counts the caller's requests per route; ``client_rate_limit`` counts
 an unauthenticated client's by IP address (signup, login, refresh). When the limiter's
 store (Redis) cannot be reached within its timeout, chat fails *closed* (503: nobody
 gets unmetered access to paid models) and everything else fails *open*; both count in
@@ -22,7 +22,7 @@ from agentic_rag.auth.dependencies import PrincipalDep
 from agentic_rag.core.config import Settings
 from agentic_rag.core.metrics import Metrics
 from agentic_rag.ratelimit.exceptions import RateLimiterUnavailable, RateLimitExceeded
-from agentic_rag.ratelimit.limiter import Decision, RateLimiter
+from genai_shared.ratelimit.limiter import Decision, RateLimiter
 
 logger = logging.getLogger(__name__)
 

@@ -1,15 +1,16 @@
-"""Retrieval fixtures: the vector stores, and chunks written through ``rag.service``
+"""Retrieval fixtures: the embedder, and chunks written through ``rag.service``
 (ingestion is another package's job).
 
-The pgvector stores run on the plugin's ``embedded_postgres`` (PostgreSQL 18 with
-pgvector, ``genai_shared.testing.embedded_pg``); their tests are marked ``pgvector``
+The vector stores come from the genai_shared plugin (``make_store``, ``store_kind``); the
+pgvector ones run on its ``embedded_postgres`` (PostgreSQL 18 with pgvector,
+``genai_shared.testing.embedded_pg``), and their tests are marked ``pgvector``
 (``-m "not pgvector"`` leaves them out).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,49 +26,6 @@ from genai_shared.rag import chunking
 from genai_shared.rag.embeddings import Embedder, MiniLMEmbedder
 from genai_shared.rag.minilm import MiniLM
 from genai_shared.rag.stores import VectorStore
-from genai_shared.rag.stores.pgvector import PgVectorStore
-from genai_shared.rag.stores.qdrant import QdrantStore
-
-# --- stores ---------------------------------------------------------------------------------
-
-
-StoreFactory = Callable[..., Awaitable[VectorStore]]
-
-
-@pytest.fixture
-async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreFactory]:
-    """``await make_store("qdrant" | "pgvector", dimensions=...)``: an open, empty store
-    (embedded Qdrant in a tmp folder; pgvector on a table of the test's own)."""
-    opened: list[VectorStore] = []
-
-    async def make(kind: str, *, dimensions: int, **options: Any) -> VectorStore:
-        store: VectorStore
-        if kind == "qdrant":
-            path = options.pop("path", str(tmp_path / f"qdrant-{len(opened)}"))
-            store = QdrantStore(dimensions=dimensions, path=path, **options)
-        elif kind == "pgvector":
-            url = request.getfixturevalue("vector_database")
-            table = options.pop("table", f"v_{uuid.uuid4().hex[:12]}")
-            store = PgVectorStore(url=url, dimensions=dimensions, table=table, **options)
-        else:
-            raise ValueError(kind)
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        await store.close()
-
-
-STORES = ["qdrant", pytest.param("pgvector", marks=pytest.mark.pgvector)]
-
-
-@pytest.fixture(params=STORES)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    kind: str = request.param
-    return kind
-
 
 # --- the embedder ----------------------------------------------------------------------------
 

@@ -8,13 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from genai_shared.db.session import Database
 from genai_shared.schemas import CustomModel
-from genai_shared.web.dependencies import DatabaseDep, SessionDep
+from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import error_responses
 from production_deployment.auth.key_cache import ApiKeyCache
 from production_deployment.core.money import from_micro
 from production_deployment.usage import service as usage_service
+from production_deployment.usage.dependencies import MeteringDep
+from production_deployment.usage.redis_metering import RedisMetering
 from production_deployment.usage.router import DaysParam
 from production_deployment.usage.schemas import AdminUsageReport, BudgetStatus, UserUsageLine
 from production_deployment.users import service as users_service
@@ -35,9 +36,8 @@ class AdminUserList(CustomModel):
     next_cursor: str | None
 
 
-async def _view(session: SessionDep, user: User, db: Database) -> AdminUserView:
+async def _view(session: SessionDep, user: User, metering: RedisMetering | None) -> AdminUserView:
     public = UserPublic.model_validate(user).model_dump()
-    metering = usage_service.redis_metering(db)
     return AdminUserView(
         **public,
         is_active=user.is_active,
@@ -48,7 +48,7 @@ async def _view(session: SessionDep, user: User, db: Database) -> AdminUserView:
 @router.get("/users", response_model=AdminUserList)
 async def list_users(
     session: SessionDep,
-    db: DatabaseDep,
+    metering: MeteringDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=320, description="next_cursor")] = None,
 ) -> AdminUserList:
@@ -56,7 +56,7 @@ async def list_users(
     rows = await users_service.list_users(session=session, limit=limit, after_email=cursor)
     page, more = rows[:limit], len(rows) > limit
     return AdminUserList(
-        items=[await _view(session, user, db) for user in page],
+        items=[await _view(session, user, metering) for user in page],
         next_cursor=page[-1].email if more else None,
     )
 
@@ -68,7 +68,7 @@ async def update_user(
     user_id: uuid.UUID,
     data: AdminUserUpdate,
     session: SessionDep,
-    db: DatabaseDep,
+    metering: MeteringDep,
     request: Request,
 ) -> AdminUserView:
     """Change a user's role, monthly budget or whether they may sign in."""
@@ -79,7 +79,7 @@ async def update_user(
     cache: ApiKeyCache | None = getattr(request.app.state, "api_key_cache", None)
     if cache is not None:
         cache.evict_user(user.id)
-    return await _view(session, user, db)
+    return await _view(session, user, metering)
 
 
 @router.get("/usage", response_model=AdminUsageReport)

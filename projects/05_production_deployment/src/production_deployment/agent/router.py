@@ -38,6 +38,7 @@ from production_deployment.chat.dependencies import OwnedConversation
 from production_deployment.chat.exceptions import ConversationNotFound
 from production_deployment.core.config import SettingsDep
 from production_deployment.core.metrics import MetricsDep
+from production_deployment.usage.dependencies import MeteringDep
 from production_deployment.usage.exceptions import BudgetExceeded
 
 router = APIRouter(tags=["agent"])
@@ -80,6 +81,7 @@ async def agent_turn(
     tools: ToolsDep,
     metrics: MetricsDep,
     settings: SettingsDep,
+    metering: MeteringDep,
 ) -> AgentTurnResponse | Response:
     """Ask the agent: it answers, calling your tools (your documents, the analytics data,
     the calculator ...) as it needs, until it has an answer or reaches a cap.
@@ -93,6 +95,7 @@ async def agent_turn(
     """
     runner = await service.start_agent_turn(
         db=db,
+        metering=metering,
         cache=cache,
         registry=registry,
         tools=tools,

@@ -60,6 +60,7 @@ from genai_shared.llm.types import (
     ToolSpec,
     Usage,
 )
+from genai_shared.web.drain import DrainDeadlineReached, drain_deadline
 from genai_shared.web.sse import sse_event
 from production_deployment.agent import history as history_service
 from production_deployment.agent.exceptions import AgentRunNotFound
@@ -94,6 +95,7 @@ from production_deployment.core.config import Settings
 from production_deployment.core.metrics import Metrics
 from production_deployment.usage import service as usage_service
 from production_deployment.usage.exceptions import BudgetExceeded
+from production_deployment.usage.redis_metering import RedisMetering
 from production_deployment.usage.service import Meter
 
 logger = logging.getLogger(__name__)
@@ -203,6 +205,7 @@ class _Pending:
 async def start_agent_turn(
     *,
     db: Database,
+    metering: RedisMetering | None,
     cache: RecentConversationsCache,
     registry: ProviderRegistry,
     tools: ToolRegistry,
@@ -250,6 +253,7 @@ async def start_agent_turn(
             await session.flush()
             runner = AgentRunner(
                 db=db,
+                metering=metering,
                 cache=cache,
                 tools=tools,
                 metrics=metrics,
@@ -285,6 +289,7 @@ class AgentRunner:
         self,
         *,
         db: Database,
+        metering: RedisMetering | None,
         cache: RecentConversationsCache,
         tools: ToolRegistry,
         metrics: Metrics,
@@ -303,6 +308,7 @@ class AgentRunner:
         request_id: str | None,
     ) -> None:
         self.db, self.cache, self.tools, self.metrics = db, cache, tools, metrics
+        self.metering = metering
         self.principal, self.caller, self.chain, self.model = principal, caller, chain, model
         self.caps, self.run_id, self.conversation_id = caps, run_id, conversation_id
         self.user_message, self.messages, self.specs = user_message, messages, specs
@@ -348,7 +354,7 @@ class AgentRunner:
         if self._tools_text:  # the tool definitions are prompt tokens too
             estimate.append(ChatMessage(role="system", content=self._tools_text))
         reservation = await usage_service.hold(
-            db=self.db,
+            metering=self.metering,
             session=session,
             user_id=self.principal.user_id,
             budget_micro_usd=self.principal.user.monthly_budget_micro_usd,
@@ -366,6 +372,7 @@ class AgentRunner:
             request_id=self.request_id,
             route="chat",
             conversation_id=self.conversation_id,
+            metering=self.metering,
         )
 
     async def reserve_first(self, session: AsyncSession) -> None:
@@ -380,12 +387,24 @@ class AgentRunner:
 
     async def events(self) -> AsyncGenerator[AgentEvent, None]:
         """The run, as events. However it ends (also the client leaving), the pending
-        model call is settled and the run is stored."""
+        model call is settled and the run is stored. A stream still running at the drain
+        deadline (the server is stopping) ends with an ``error`` event, then ``done``."""
         inner = self._loop()
         try:
-            async for event in inner:
+            while True:
+                async with drain_deadline():
+                    event = await anext(inner, None)
+                if event is None:
+                    break
                 self.emitted = True
                 yield event
+        except DrainDeadlineReached as exc:
+            with anyio.CancelScope(shield=True):
+                await inner.aclose()
+                await self._abandon(exc)
+            message = "The server is restarting: the run so far is saved; ask again."
+            yield AgentEvent("error", {"type": "ServerShuttingDown", "message": message})
+            yield AgentEvent("done", self._done_payload())
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await inner.aclose()

@@ -33,6 +33,7 @@ from production_deployment.idempotency.exceptions import (
     IdempotencyKeyReused,
     IdempotentRequestInProgress,
 )
+from production_deployment.usage.dependencies import MeteringDep
 from production_deployment.usage.exceptions import BudgetExceeded
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -57,11 +58,13 @@ async def list_conversations(
     page: PageParamsDep,
     session: SessionDep,
     cache: RecentConversationsDep,
+    metrics: MetricsDep,
 ) -> Page[ConversationPublic]:
     """Your conversations, newest first."""
     return await service.list_conversations(
         session=session,
         cache=cache,
+        metrics=metrics,
         user_id=principal.user_id,
         limit=page.limit,
         cursor=page.cursor,
@@ -173,6 +176,7 @@ async def chat(
     metrics: MetricsDep,
     settings: SettingsDep,
     drain: DrainDep,
+    metering: MeteringDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> ChatTurnResponse | Response:
     """Send a user message and get the model's reply, whole (201) or streamed (200, SSE).
@@ -189,6 +193,7 @@ async def chat(
     """
     return await service.chat_turn(
         db=db,
+        metering=metering,
         cache=cache,
         registry=registry,
         metrics=metrics,

@@ -64,6 +64,7 @@ from production_deployment.core.metrics import Metrics
 from production_deployment.idempotency import service as idempotency
 from production_deployment.usage import service as usage_service
 from production_deployment.usage.exceptions import BudgetExceeded
+from production_deployment.usage.redis_metering import RedisMetering
 from production_deployment.usage.service import Meter
 
 logger = logging.getLogger(__name__)
@@ -96,17 +97,54 @@ async def get_owned_conversation(
     )
 
 
+class CountedRecentConversations(RecentConversationsCache):
+    """The recent-conversations cache, counting each first-page lookup in
+    ``cache_requests_total{cache="recent_conversations", result="hit"|"miss"}``.
+
+    An unreachable cache is a miss too: the database answered.
+    """
+
+    label = "recent_conversations"
+
+    def __init__(self, cache: RecentConversationsCache, metrics: Metrics) -> None:
+        super().__init__(
+            cache.cache,
+            Page[ConversationPublic],
+            namespace=cache.namespace,
+            ttl_seconds=cache.ttl_seconds,
+        )
+        self.lookups = metrics.cache_requests
+
+    async def generation(self, owner: object) -> str | None:
+        generation = await super().generation(owner)
+        if generation is None:
+            self.lookups.labels(cache=self.label, result="miss").inc()
+        return generation
+
+    async def get(
+        self, owner: object, generation: str, variant: str = ""
+    ) -> Page[ConversationPublic] | None:
+        page = await super().get(owner, generation, variant)
+        self.lookups.labels(cache=self.label, result="miss" if page is None else "hit").inc()
+        return page
+
+
 async def list_conversations(
     *,
     session: AsyncSession,
     cache: RecentConversationsCache,
+    metrics: Metrics,
     user_id: uuid.UUID,
     limit: int,
     cursor: str | None,
 ) -> Page[ConversationPublic]:
-    """A user's conversations, newest first (the first page from the cache)."""
+    """A user's conversations, newest first (the first page from the cache, counted)."""
     return await _conversations.list_conversations(
-        session=session, cache=cache, user_id=user_id, limit=limit, cursor=cursor
+        session=session,
+        cache=CountedRecentConversations(cache, metrics),
+        user_id=user_id,
+        limit=limit,
+        cursor=cursor,
     )
 
 
@@ -220,6 +258,7 @@ class Turn:
 async def chat_turn(
     *,
     db: Database,
+    metering: RedisMetering | None,
     cache: RecentConversationsCache,
     registry: ProviderRegistry,
     metrics: Metrics,
@@ -245,6 +284,7 @@ async def chat_turn(
             return replay(guard.stored, stream=data.stream)
         turn = await start_turn(
             db=db,
+            metering=metering,
             cache=cache,
             registry=registry,
             metrics=metrics,
@@ -265,6 +305,7 @@ async def chat_turn(
 async def start_turn(
     *,
     db: Database,
+    metering: RedisMetering | None,
     cache: RecentConversationsCache,
     registry: ProviderRegistry,
     metrics: Metrics,
@@ -300,7 +341,7 @@ async def start_turn(
                 session, conversation_id=conversation_id, limit=history_limit
             )
             reservation = await usage_service.hold(
-                db=db,
+                metering=metering,
                 session=session,
                 user_id=principal.user_id,
                 budget_micro_usd=principal.user.monthly_budget_micro_usd,
@@ -334,6 +375,7 @@ async def start_turn(
             route="chat",
             conversation_id=conversation_id,
             claim=claim,
+            metering=metering,
         ),
     )
 

@@ -9,6 +9,8 @@ With several workers, each is its own process with its own counters. Set
 worker's values to files there; /metrics, whichever worker answers, adds them up. The
 variable must be in the environment before prometheus-client is imported (the image and
 compose set it); gunicorn's hooks empty the folder at start and drop a dead worker's files.
+Adding them up reads every worker's files: the handler does it in a worker thread, so a
+scrape never blocks the event loop that serves the requests.
 
 The names are a contract: the alert rules, recording rules and the Grafana dashboard in
 ``deploy/`` use exactly these (``tests/deploy/test_monitoring.py`` checks it).
@@ -30,6 +32,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
+from starlette.concurrency import run_in_threadpool
 
 from production_deployment.auth.exceptions import NotAuthenticated
 from production_deployment.core.config import SettingsDep
@@ -170,4 +173,4 @@ async def metrics(
     refresh = getattr(request.app.state, "refresh_gauges", None)
     if refresh is not None:
         await refresh()
-    return Response(collected.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(await run_in_threadpool(collected.exposition), media_type=CONTENT_TYPE_LATEST)

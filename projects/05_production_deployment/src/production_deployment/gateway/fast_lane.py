@@ -68,7 +68,7 @@ def bearer_token(value: bytes) -> str | None:
 
 def take(scope: Scope, state: State) -> Taken | None:
     """The request's API key when the lane can serve it, from its headers alone."""
-    if getattr(state, "redis_metering", None) is None:
+    if state.metering is None:
         return None
     authorization: bytes | None = None
     x_api_key: bytes | None = None
@@ -151,6 +151,7 @@ class GatewayFastLane:
                 return
             result = await service.chat_completion(
                 db=state.db,
+                metering=state.metering,
                 gateway=state.gateway,
                 metrics=state.metrics,
                 settings=state.settings,

@@ -24,6 +24,7 @@ from production_deployment.idempotency.exceptions import (
     IdempotencyKeyReused,
     IdempotentRequestInProgress,
 )
+from production_deployment.usage.dependencies import MeteringDep
 from production_deployment.usage.exceptions import BudgetExceeded
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -55,6 +56,7 @@ async def chat_completions(
     gateway: GatewayDep,
     metrics: MetricsDep,
     settings: SettingsDep,
+    metering: MeteringDep,
     request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> ChatCompletion | Response:
@@ -65,6 +67,7 @@ async def chat_completions(
     """
     return await service.chat_completion(
         db=db,
+        metering=metering,
         gateway=gateway,
         metrics=metrics,
         settings=settings,

@@ -30,13 +30,14 @@ from production_deployment.idempotency import service as idempotency
 from production_deployment.ratelimit.dependencies import SCOPE_KEY as RATE_LIMIT_SCOPE_KEY
 from production_deployment.usage import service as usage_service
 from production_deployment.usage.exceptions import BudgetExceeded
-from production_deployment.usage.redis_metering import Admitted, RateRule
+from production_deployment.usage.redis_metering import Admitted, RateRule, RedisMetering
 from production_deployment.usage.service import Meter, Reservation
 
 
 async def chat_completion(
     *,
     db: Database,
+    metering: RedisMetering | None,
     gateway: Gateway,
     metrics: Metrics,
     settings: Settings,
@@ -71,6 +72,7 @@ async def chat_completion(
         )
         meter = await start_call(
             db=db,
+            metering=metering,
             gateway=gateway,
             metrics=metrics,
             principal=principal,
@@ -101,6 +103,7 @@ def with_max_tokens(body: ChatCompletionRequest, default_max_tokens: int) -> Cha
 async def start_call(
     *,
     db: Database,
+    metering: RedisMetering | None,
     gateway: Gateway,
     metrics: Metrics,
     principal: Principal,
@@ -116,7 +119,6 @@ async def start_call(
     worst_case = usage_service.worst_case_micro(
         gateway.targets(body.model), [m.to_chat_message() for m in body.messages], max_tokens
     )
-    metering = usage_service.redis_metering(db)
     reservation: Reservation | Admitted
     try:
         if metering is not None:
@@ -151,6 +153,7 @@ async def start_call(
         request_id=request_id,
         route="gateway",
         claim=claim,
+        metering=metering,
     )
 
 

@@ -1,10 +1,13 @@
-"""The ingestion worker: ``production-deployment-worker`` (``make worker-04``).
+"""The ingestion worker: ``production-deployment-worker`` (``make worker-05``).
 
 It reads tasks from the Redis stream (``REDIS_URL``) and ingests documents with its own
 database connection, embedder and vector store, built from the same settings as the
 app. It needs a vector store that several processes can share: a Qdrant server
 (``QDRANT_URL``) or pgvector. Embedded Qdrant locks its folder to one process, which is
 why, without Redis, the app ingests in-process instead.
+
+It logs like the app (``LOG_FORMAT``, ``LOG_LEVEL``, secrets masked) and reports to Sentry
+when ``SENTRY_DSN`` is set (``observability/startup.py``).
 
 SIGTERM or Ctrl-C stops it gracefully: no new tasks are taken, running ones get
 ``INGEST_LEASE_SECONDS`` to finish. A worker killed outright leaves its documents to the
@@ -23,12 +26,12 @@ from taskiq.receiver import Receiver
 
 import production_deployment.users.models  # noqa: F401 - the table every row's owner_id points to
 from genai_shared.db.session import Database
-from genai_shared.log import configure_logging
 from genai_shared.rag.chunking import Chunker
 from genai_shared.rag.embeddings import OpenAIEmbedder
 from genai_shared.rag.stores.qdrant import QdrantStore
 from production_deployment.core.config import Settings, get_settings
 from production_deployment.ingest.service import IngestRuntime, running_queue
+from production_deployment.observability.startup import configure_observability
 from production_deployment.rag import keyword
 from production_deployment.rag.resources import build_embedder, build_vector_store
 
@@ -104,7 +107,7 @@ async def _main(settings: Settings) -> None:
 def run() -> None:
     """Run the worker with the settings from the environment (``production-deployment-worker``)."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_observability(settings)
     asyncio.run(_main(settings))
 
 

@@ -21,7 +21,7 @@ import logging
 import re
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,6 +120,25 @@ class RedactingTextFormatter(logging.Formatter):
 
 
 HANDLER_MARK = "_production_deployment"
+# Loggers configure_logging changes besides the root: their own handlers dropped (their
+# records reach ours), and the two access logs switched off.
+PROPAGATED = ("uvicorn", "uvicorn.error", "gunicorn.error")
+SILENCED = ("uvicorn.access", "gunicorn.access")
+
+_restore: Callable[[], None] | None = None
+
+
+class StdoutHandler(logging.StreamHandler[Any]):
+    """Writes to ``sys.stdout`` as it is at each record, like the standard library's
+    last-resort handler does for stderr: a test that swaps stdout leaves no stale stream."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """Ignored: the stream is always the current stdout."""
 
 
 def configure_logging(
@@ -128,10 +147,13 @@ def configure_logging(
     """Send every logger's records (uvicorn's and gunicorn's too) through one handler.
 
     Idempotent: a second call replaces the handler, so the app factory and the gunicorn
-    hooks may both call it.
+    hooks may both call it. ``restore_logging`` undoes it (tests).
     """
+    global _restore
+    if _restore is None:
+        _restore = _snapshot()
     redactor = Redactor(secrets)
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = StdoutHandler() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter(redactor) if fmt == "json" else RedactingTextFormatter(redactor)
     )
@@ -143,11 +165,34 @@ def configure_logging(
     root.handlers = [h for h in root.handlers if not getattr(h, "_genai_shared", False)]
     root.addHandler(handler)
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "gunicorn.error"):
+    for name in PROPAGATED:
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
     # Our middleware writes the access log (with the route, the user and the latency).
-    logging.getLogger("uvicorn.access").disabled = True
-    logging.getLogger("gunicorn.access").disabled = True
+    for name in SILENCED:
+        logging.getLogger(name).disabled = True
     return handler
+
+
+def restore_logging() -> None:
+    """Put back the handlers, levels and switches from before the first ``configure_logging``
+    (a test's app must not leave its handler to the rest of the test run)."""
+    global _restore
+    if _restore is not None:
+        _restore()
+        _restore = None
+
+
+def _snapshot() -> Callable[[], None]:
+    loggers = [logging.getLogger(name) for name in ("", *PROPAGATED, *SILENCED)]
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate, lg.disabled) for lg in loggers]
+
+    def restore() -> None:
+        for logger, handlers, level, propagate, disabled in saved:
+            logger.handlers = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate
+            logger.disabled = disabled
+
+    return restore

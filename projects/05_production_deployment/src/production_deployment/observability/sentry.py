@@ -13,9 +13,9 @@ the id the client got in ``X-Request-ID`` and the logs carry). Not sent:
   is left at its default, off.
 
 Before anything leaves the process, ``scrub`` also passes every string of the event
-(breadcrumbs, messages, exception values) through the same redactor as the logs, plus this
-project's API-key shape, and masks headers that carry credentials, as a dict of the
-request or as ``[name, value]`` pairs of an ASGI scope.
+(breadcrumbs, messages, exception values) through the same redactor as the logs (its
+patterns include this project's API-key shape), and masks headers that carry credentials,
+as a dict of the request or as ``[name, value]`` pairs of an ASGI scope.
 """
 
 from __future__ import annotations
@@ -24,12 +24,9 @@ import re
 from typing import Any
 
 from genai_shared.web.request_id import current_request_id
-from production_deployment.auth.security import API_KEY_PREFIX
 from production_deployment.observability.logs import REDACTED, SECRET_KEYS, Redactor
 
 SENSITIVE_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "set-cookie"})
-# rag_<12 hex>_<secret>: matched even when cut short, so a truncated value leaks nothing.
-PROJECT_API_KEY = re.compile(rf"\b{API_KEY_PREFIX}_[0-9a-f]{{12}}_[A-Za-z0-9_-]+")
 # A header name as a frame or breadcrumb may show it: authorization, 'authorization',
 # b'authorization'.
 _QUOTED = re.compile(r"^b?(['\"])(.*)\1$")
@@ -60,7 +57,7 @@ def _walk(value: Any, redactor: Redactor, key: str = "") -> Any:
     if isinstance(value, str):
         if key and SECRET_KEYS.search(key) and key not in ("type", "module"):
             return REDACTED
-        return PROJECT_API_KEY.sub(REDACTED, redactor.text(value))
+        return redactor.text(value)
     return value
 
 

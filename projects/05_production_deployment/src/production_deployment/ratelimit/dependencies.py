@@ -1,6 +1,6 @@
 """Rate limits as router-level dependencies, and the headers they add to every answer.
 
-``RateLimit("chat")`` counts the caller's requests per route; ``ClientRateLimit`` counts
+``RateLimit("chat")`` counts the caller's requests per route; ``client_rate_limit`` counts
 an unauthenticated client's by IP address (signup, login, refresh). When the limiter's
 store (Redis) cannot be reached within its timeout, chat fails *closed* (503: nobody
 gets unmetered access to paid models) and everything else fails *open*; both count in
@@ -18,11 +18,11 @@ from redis.exceptions import RedisError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from genai_shared.ratelimit.limiter import Decision, RateLimiter
 from production_deployment.auth.dependencies import PrincipalDep
 from production_deployment.core.config import Settings
 from production_deployment.core.metrics import Metrics
 from production_deployment.ratelimit.exceptions import RateLimiterUnavailable, RateLimitExceeded
-from production_deployment.ratelimit.limiter import Decision, RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +91,8 @@ class RateLimit:
         self.unless_metered_in_redis = unless_metered_in_redis
 
     async def __call__(self, request: Request, principal: PrincipalDep) -> None:
-        if self.unless_metered_in_redis:
-            settings: Settings = request.app.state.settings
-            if settings.metering_backend == "redis":
-                return
+        if self.unless_metered_in_redis and request.app.state.metering is not None:
+            return
         await check(request, subject=f"user:{principal.user_id}", route_class=self.route_class)
 
 

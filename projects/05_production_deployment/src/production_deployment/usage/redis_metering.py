@@ -54,10 +54,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
+from genai_shared.ratelimit.limiter import Decision
 from production_deployment.core.metrics import Metrics
 from production_deployment.core.money import from_micro
 from production_deployment.ratelimit.exceptions import RateLimitExceeded
-from production_deployment.ratelimit.limiter import Decision
 from production_deployment.usage.exceptions import BudgetExceeded
 from production_deployment.usage.models import UsageRecord
 

@@ -4,10 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from genai_shared.web.dependencies import DatabaseDep, SessionDep
+from genai_shared.web.dependencies import SessionDep
 from production_deployment.auth.dependencies import PrincipalDep
 from production_deployment.core.money import from_micro
 from production_deployment.usage import service
+from production_deployment.usage.dependencies import MeteringDep
 from production_deployment.usage.schemas import UsageLine, UsageReport
 
 router = APIRouter(prefix="/usage", tags=["usage"])
@@ -17,16 +18,14 @@ DaysParam = Annotated[int, Query(ge=1, le=366, description="How many days back, 
 
 @router.get("", response_model=UsageReport)
 async def my_usage(
-    principal: PrincipalDep, session: SessionDep, db: DatabaseDep, days: DaysParam = 30
+    principal: PrincipalDep, session: SessionDep, metering: MeteringDep, days: DaysParam = 30
 ) -> UsageReport:
     """Your provider calls by day and model, and where your monthly budget stands."""
     rows = await service.usage_by_day(
         session=session, since=service.since(days), user_id=principal.user_id
     )
     return UsageReport(
-        budget=await service.budget_status(
-            session=session, user=principal.user, metering=service.redis_metering(db)
-        ),
+        budget=await service.budget_status(session=session, user=principal.user, metering=metering),
         days=[
             UsageLine(
                 day=row.day,

@@ -135,16 +135,9 @@ async def reserve(
     )
 
 
-def redis_metering(db: Database) -> RedisMetering | None:
-    """The app's Redis metering when ``METERING_BACKEND=redis`` (the lifespan attaches it
-    to the app's ``Database``, which every metered call already carries), else None."""
-    metering: RedisMetering | None = getattr(db, "redis_metering", None)
-    return metering
-
-
 async def hold(
     *,
-    db: Database,
+    metering: RedisMetering | None,
     session: AsyncSession,
     user_id: uuid.UUID,
     budget_micro_usd: int,
@@ -154,7 +147,6 @@ async def hold(
 ) -> Reservation | Admitted:
     """Reserve the call's worst case: in Redis (with ``rate``, the rate limit in the same
     round trip) when metering runs there, else in ``session``'s transaction."""
-    metering = redis_metering(db)
     if metering is not None:
         return await metering.admit(
             user_id=user_id,
@@ -317,6 +309,7 @@ class Meter:
     route: Literal["chat", "gateway"]
     conversation_id: uuid.UUID | None = None
     claim: idempotency.Claim | None = None
+    metering: RedisMetering | None = None  # set when the reservation is an ``Admitted``
     settled: bool = field(default=False, init=False)
 
     def ledger_rows(
@@ -379,9 +372,9 @@ class Meter:
         ``session``'s transaction when given (with the reply it stores), else its own."""
         if self.settled:
             return
-        metering = redis_metering(self.db)
-        if metering is not None and isinstance(self.reservation, Admitted):
-            await self._settle_in_redis(metering, record, session, message_id, response)
+        if isinstance(self.reservation, Admitted):
+            assert self.metering is not None, "a call admitted in Redis is settled there"
+            await self._settle_in_redis(self.metering, record, session, message_id, response)
             return
         if session is None:
             async with self.db.transaction() as own:

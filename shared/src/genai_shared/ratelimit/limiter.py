@@ -9,6 +9,7 @@ accepted request, which is small at per-user limits of tens or hundreds a minute
 The Redis script trims expired entries, counts, and admits or refuses in one atomic
 step, with Redis's own clock, so any number of worker processes share one exact limit.
 Refused requests are not recorded: a client hammering a limit does not extend it.
+Each app passes its own key ``namespace``: two apps may share one Redis.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class RateLimiter(Protocol):
 class RedisRateLimiter:
     """Shared by every worker. Calls are bounded by the client's socket timeouts."""
 
-    def __init__(self, client: Redis, *, namespace: str = "rag04:ratelimit") -> None:
+    def __init__(self, client: Redis, *, namespace: str) -> None:
         self.namespace = namespace
         self._script = client.register_script(SLIDING_WINDOW_LUA)
 

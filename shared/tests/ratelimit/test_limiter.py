@@ -1,6 +1,8 @@
 """The two limiters, one algorithm: the in-process one here, the Lua one on the real Redis.
 
-fakeredis cannot run Lua here, so the Redis limiter is only tested against Redis itself.
+fakeredis cannot run Lua here, so the Redis limiter is only tested against Redis itself
+(``redis_client`` from the plugin, an integration test). Projects 03 to 05 use both; their
+own ``tests/ratelimit`` check the limits over HTTP and across workers.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import asyncio
 
 import pytest
 
-from production_deployment.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter
+from genai_shared.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter, _seconds
 
 
 class Clock:
@@ -90,8 +92,6 @@ class TestRedisLimiter:
 
 
 def test_a_full_window_is_never_reported_as_a_second_more():
-    from production_deployment.ratelimit.limiter import _seconds
-
     assert _seconds(60 * 1000 + 1e-9) == 60  # float noise of t + 60 - t
     assert _seconds(60_000.6) == 61  # a real fraction of a second more still rounds up
     assert _seconds(0.2) == 1

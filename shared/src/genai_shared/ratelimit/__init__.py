@@ -1,0 +1,1 @@
+"""Sliding-window rate limiters: one on Redis shared by every worker, one in-process."""
