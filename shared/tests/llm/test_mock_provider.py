@@ -122,3 +122,19 @@ class TestScripts:
         provider = MockProvider(MockScript(reply="Fixed."))
 
         assert (await provider.complete(ask())).content == "Fixed."
+
+
+async def test_a_scripted_error_does_not_pile_up_tracebacks():
+    """The script's exception is raised on every call; its traceback is only the last one."""
+    error = ProviderUnavailable("down", provider="mock")
+    provider = MockProvider(MockScript(error=error))
+    depths = []
+    for _ in range(3):
+        with pytest.raises(ProviderUnavailable) as caught:
+            await provider.complete(ask())
+        assert caught.value is error
+        depth, tb = 0, caught.value.__traceback__
+        while tb is not None:
+            depth, tb = depth + 1, tb.tb_next
+        depths.append(depth)
+    assert depths[0] == depths[1] == depths[2]

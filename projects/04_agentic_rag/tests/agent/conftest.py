@@ -28,12 +28,13 @@ from agentic_rag.core.config import Settings
 from agentic_rag.main import API_PREFIX, create_app
 from agentic_rag.rag import service as rag_service
 from agentic_rag.rag.models import Document
-from agentic_rag.rag.resources import RagResources, shared_minilm
+from agentic_rag.rag.resources import RagResources
 from agentic_rag.ratelimit.dependencies import RateLimit
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.rag import chunking
 from genai_shared.rag.embeddings import Embedder, MiniLMEmbedder
+from genai_shared.rag.minilm import process_minilm
 from genai_shared.tools.analytics import create_sqlite_database
 
 Json = dict[str, Any]
@@ -74,7 +75,7 @@ def analytics_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real MiniLM, one per process (its weights load on first use)."""
-    return MiniLMEmbedder(model=shared_minilm())
+    return MiniLMEmbedder(model=process_minilm())
 
 
 @pytest.fixture

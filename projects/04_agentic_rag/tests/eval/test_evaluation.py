@@ -16,10 +16,10 @@ from rag_eval.labels import Question, load_questions, read_corpus
 from rag_eval.run import Report, aggregate, restrict_to_corpus, run_evaluation, spread_slice
 
 from agentic_rag.core.config import Settings
-from agentic_rag.rag.resources import shared_minilm
 from agentic_rag.rag.retrieval import SearchMode
 from genai_shared.rag.chunking import Chunker
 from genai_shared.rag.embeddings import Embedder, MiniLMEmbedder
+from genai_shared.rag.minilm import process_minilm
 
 FILE = "04_Middleware.md"
 PREFIX_CHARS = 2800
@@ -42,7 +42,7 @@ def questions(small_corpus: dict[str, str]) -> list[Question]:
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
     """The process's one MiniLM (the app shares it the same way)."""
-    return MiniLMEmbedder(model=shared_minilm())
+    return MiniLMEmbedder(model=process_minilm())
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.rag import chunking
 from genai_shared.rag.embeddings import Embedder, MiniLMEmbedder
+from genai_shared.rag.minilm import process_minilm
 from genai_shared.tools.analytics import create_sqlite_database
 from production_deployment.agent.dependencies import agent_resources
 from production_deployment.agent.registry import Tool
@@ -33,7 +34,7 @@ from production_deployment.core.config import Settings
 from production_deployment.main import API_PREFIX, create_app
 from production_deployment.rag import service as rag_service
 from production_deployment.rag.models import Document
-from production_deployment.rag.resources import RagResources, shared_minilm
+from production_deployment.rag.resources import RagResources
 from production_deployment.ratelimit.dependencies import RateLimit
 
 Json = dict[str, Any]
@@ -74,7 +75,7 @@ def analytics_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real MiniLM, one per process (its weights load on first use)."""
-    return MiniLMEmbedder(model=shared_minilm())
+    return MiniLMEmbedder(model=process_minilm())
 
 
 @pytest.fixture

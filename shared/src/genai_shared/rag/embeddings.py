@@ -17,7 +17,7 @@ import openai
 from genai_shared.llm.errors import ProviderUnavailable
 from genai_shared.llm.providers.openai_provider import map_openai_error
 from genai_shared.llm.tokens import count_text
-from genai_shared.rag.minilm import MODEL_NAME, MiniLM
+from genai_shared.rag.minilm import MODEL_NAME, MiniLM, process_minilm
 
 Vector = list[float]
 
@@ -55,7 +55,7 @@ class MiniLMEmbedder:
     def __init__(self, *, model: MiniLM | None = None, batch_size: int = 32) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self._model = model or MiniLM()
+        self._model = model or process_minilm()
         self.batch_size = batch_size
 
     @property

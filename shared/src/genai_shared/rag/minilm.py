@@ -18,6 +18,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -351,3 +352,10 @@ def _pad(encodings: Sequence[Encoding]) -> tuple[IntArray, IntArray]:
         ids[row, : len(encoding.ids)] = encoding.ids
         mask[row, : len(encoding.ids)] = 1
     return ids, mask
+
+
+@lru_cache(maxsize=1)
+def process_minilm() -> MiniLM:
+    """One MiniLM per process: its weights (90 MB, read-only, loaded on first use) are
+    shared by every app and embedder the process builds (a test run builds hundreds)."""
+    return MiniLM()

@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 
 from genai_shared.rag.chunking import Chunker
-from genai_shared.rag.minilm import MiniLM
+from genai_shared.rag.minilm import MiniLM, process_minilm
 from genai_shared.rag.stores import VectorStore
 
 
 @pytest.fixture(scope="session")
 def minilm() -> MiniLM:
-    return MiniLM()
+    """The process's one MiniLM (``process_minilm``), the one the apps under test use."""
+    return process_minilm()
 
 
 @pytest.fixture(scope="session")

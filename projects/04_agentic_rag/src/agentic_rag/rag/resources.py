@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 
 from fastapi import FastAPI
 
@@ -19,7 +18,7 @@ from agentic_rag.core.config import Settings
 from agentic_rag.rag import keyword
 from genai_shared.db.session import Database
 from genai_shared.rag.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
-from genai_shared.rag.minilm import MiniLM
+from genai_shared.rag.minilm import process_minilm
 from genai_shared.rag.stores.base import VectorStore
 from genai_shared.rag.stores.pgvector import PgVectorStore
 from genai_shared.rag.stores.qdrant import QdrantStore
@@ -29,13 +28,6 @@ from genai_shared.rag.stores.qdrant import QdrantStore
 class RagResources:
     embedder: Embedder
     vector_store: VectorStore
-
-
-@lru_cache(maxsize=1)
-def shared_minilm() -> MiniLM:
-    """One MiniLM per process: its weights (90 MB, read-only, loaded on first use) are
-    shared by every app the process builds (tests build hundreds)."""
-    return MiniLM()
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -48,7 +40,7 @@ def build_embedder(settings: Settings) -> Embedder:
             model=settings.embedding_model,
             dimensions=settings.embedding_dimensions,
         )
-    return MiniLMEmbedder(model=shared_minilm())
+    return MiniLMEmbedder(model=process_minilm())
 
 
 def build_vector_store(settings: Settings, *, dimensions: int) -> VectorStore:

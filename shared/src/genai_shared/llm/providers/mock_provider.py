@@ -126,9 +126,12 @@ class MockProvider(LLMProvider):
         return script.fail_times is None or self.calls <= script.fail_times
 
     def _error(self) -> ProviderError:
-        return self.script.error or ProviderUnavailable(
-            "the mock stream broke off", provider=self.name
-        )
+        if self.script.error is not None:
+            # A script's one exception is raised on every call. Each raise would add its
+            # frames to the traceback it already carries, keeping every failed call's
+            # objects (turns, sessions, engines) alive as long as the script.
+            return self.script.error.with_traceback(None)
+        return ProviderUnavailable("the mock stream broke off", provider=self.name)
 
     def _answer(self, request: ChatRequest) -> _Answer:
         turn = self._next_turn()
