@@ -22,9 +22,9 @@ from rag_eval.labels import CORPUS_DIR, load_questions, read_corpus
 from rag_eval.run import format_report, restrict_to_corpus, run_evaluation, spread_slice
 
 from agentic_rag.core.config import Settings
-from agentic_rag.rag.resources import shared_minilm
 from genai_shared.rag.chunking import Chunker
 from genai_shared.rag.embeddings import MiniLMEmbedder
+from genai_shared.rag.minilm import process_minilm
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,7 +75,7 @@ async def main(argv: list[str] | None = None) -> int:
     report = await run_evaluation(
         questions=questions,
         corpus=corpus,
-        embedder=MiniLMEmbedder(model=shared_minilm()),
+        embedder=MiniLMEmbedder(model=process_minilm()),
         chunker=Chunker.for_minilm(),
         cache_dir=args.cache_dir,
         settings=Settings(_env_file=None),
