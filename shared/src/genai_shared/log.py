@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+from typing import TextIO
 
 from genai_shared.web.request_id import current_request_id
 
@@ -21,6 +23,23 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, as logging's own
+    last-resort handler does. A handler that kept the stream it was made with would keep a
+    test's captured stream, and write to it after it is closed (at exit, a traceback)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # always the current sys.stderr
+
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"
 
 
@@ -31,7 +50,7 @@ def configure_logging(level: str = "INFO") -> None:
     for handler in root.handlers:
         if getattr(handler, "_genai_shared", False):
             return
-    handler = logging.StreamHandler()
+    handler = CurrentStderrHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.addFilter(RequestIdFilter())
     handler._genai_shared = True  # type: ignore[attr-defined]

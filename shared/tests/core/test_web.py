@@ -96,3 +96,19 @@ def test_an_explicit_request_id_is_kept():
     bare = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     RequestIdFilter().filter(bare)
     assert bare.request_id == "-"  # no request is being served here
+
+
+def test_the_log_handler_writes_to_stderr_as_it_is_when_a_record_comes(monkeypatch):
+    """A handler made while stderr was a test's captured stream must not keep that stream:
+    once it is closed, the process's last log lines (at exit) would fail to print."""
+    import io
+
+    from genai_shared.log import CurrentStderrHandler
+
+    first, later = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    handler = CurrentStderrHandler()
+    first.close()
+    monkeypatch.setattr("sys.stderr", later)
+    handler.emit(logging.LogRecord("x", logging.WARNING, __file__, 1, "after", None, None))
+    assert "after" in later.getvalue()
