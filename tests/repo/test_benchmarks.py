@@ -88,10 +88,12 @@ def test_hot_path_bench_measures_03_and_05_without_errors():
     assert set(rows) == {"direct", "03", "05 x1", "05 x2"}, report
     for label, line in rows.items():
         # After the label: p50 and req/s per concurrency, the errors, then the CPU time
-        # per call of the measured process (not for two workers).
+        # per call of the measured process when it was measurable (not for two workers;
+        # a bounded run can use less than one clock tick of CPU).
         cells = line.split()[len(label.split()) :]
         assert cells[4] == "0", line  # errors
-        if label != "05 x2":
+        assert len(cells) in (5, 6), line
+        if len(cells) == 6:
             assert float(cells[5]) > 0, line  # cpu ms/call
     for target in ("added p50 c1", "req/s c4, 1 worker", "2 workers / 1", "RSS growth"):
         assert any(line.strip().startswith(target) for line in report.splitlines()), report
