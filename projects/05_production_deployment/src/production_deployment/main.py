@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from starlette.middleware import Middleware
 
 from genai_shared.cache import RedisCache
+from genai_shared.chat.dependencies import install_recent_conversations
 from genai_shared.db.session import Database
 from genai_shared.llm.dependencies import llm_resources
 from genai_shared.llm.registry import ProviderRegistry
@@ -24,6 +25,7 @@ from genai_shared.llm.router import router as providers_router
 from genai_shared.rag.embeddings import Embedder
 from genai_shared.rag.stores import VectorStore
 from genai_shared.ratelimit.limiter import MemoryRateLimiter, RedisRateLimiter
+from genai_shared.redis_multiplex import MultiplexedRedis
 from genai_shared.web.app import create_base_app
 from genai_shared.web.errors import error_response
 from genai_shared.web.resources import core_resources
@@ -41,6 +43,7 @@ from production_deployment.auth.router import session_router
 from production_deployment.auth.security import Security
 from production_deployment.chat.router import router as conversations_router
 from production_deployment.chat.router import turn_router
+from production_deployment.chat.service import count_lookups
 from production_deployment.core import metrics
 from production_deployment.core.body_limit import MESSAGE, BodySizeLimitMiddleware, BodyTooLarge
 from production_deployment.core.config import Settings, get_settings
@@ -123,15 +126,16 @@ async def start_redis_metering(
     app: FastAPI, settings: Settings, db: Database, cache: RedisCache
 ) -> LedgerTask:
     """Meter in Redis (``usage/redis_metering.py``) and run this worker's ledger writer."""
+    assert settings.redis_url is not None
     metering = RedisMetering(
         cache.client,
         db=db,
         metrics=app.state.metrics,
         namespace=f"{settings.cache_namespace}meter:",
         reservation_seconds=settings.budget_reservation_timeout_seconds,
+        multiplexed=MultiplexedRedis(settings.redis_url, timeout=settings.redis_timeout_seconds),
     )
     app.state.metering = metering
-    assert settings.redis_url is not None
     # Its own connection: a blocking stream read must not hit the request path's timeout.
     client = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=2)
     writer = LedgerWriter(
@@ -191,6 +195,8 @@ def create_app(
                 name="budget-reservation-sweeper",
             )
             app.state.api_key_cache = ApiKeyCache(settings.api_key_cache_seconds)
+            # Built once, counted in cache_requests_total (chat.service.count_lookups).
+            install_recent_conversations(app, settings, on_lookup=count_lookups(app.state.metrics))
             ledger = None
             app.state.metering = None  # budgets and the ledger in the database
             if settings.metering_backend == "redis":
@@ -209,6 +215,8 @@ def create_app(
                 app.state.started = False
                 if ledger is not None:
                     await ledger.stop()
+                if app.state.metering is not None:
+                    await app.state.metering.aclose()
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper

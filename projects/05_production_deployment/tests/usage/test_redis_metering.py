@@ -10,6 +10,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 
 from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
+from genai_shared.redis_multiplex import MultiplexedRedis
 from production_deployment.core.database import Base
 from production_deployment.core.metrics import Metrics
 from production_deployment.ratelimit.exceptions import RateLimitExceeded
@@ -62,34 +64,50 @@ async def user_id(db: Database) -> uuid.UUID:
         return user.id
 
 
-@pytest.fixture
-def metering(redis: Any, db: Database) -> RedisMetering:
-    return RedisMetering(
-        redis, db=db, metrics=Metrics(), namespace="t:meter:", reservation_seconds=3600
+@pytest.fixture(params=["pooled", pytest.param("multiplexed", marks=pytest.mark.integration)])
+async def metering(
+    request: pytest.FixtureRequest, redis: Any, db: Database
+) -> AsyncIterator[RedisMetering]:
+    """The scripts through redis-py's pool, and (integration runs: it needs a real server)
+    through the app's one multiplexed connection."""
+    multiplexed = None
+    if request.param == "multiplexed":
+        multiplexed = MultiplexedRedis(request.getfixturevalue("redis_url"), timeout=5)
+    metering = RedisMetering(
+        redis,
+        db=db,
+        metrics=Metrics(),
+        namespace="t:meter:",
+        reservation_seconds=3600,
+        multiplexed=multiplexed,
     )
+    yield metering
+    await metering.aclose()
 
 
-def row(user_id: uuid.UUID, cost: int, *, attempt: int = 0) -> UsageRecord:
+def row(user_id: uuid.UUID, cost: int, *, attempt: int = 0) -> dict[str, Any]:
+    """One ledger row as ``Meter.ledger_rows`` makes it: values by column."""
     now = utcnow()
-    return UsageRecord(
-        created_at=now,
-        day=now.date(),
-        request_id="req-1",
-        user_id=user_id,
-        api_key_id=None,
-        route="gateway",
-        conversation_id=None,
-        message_id=None,
-        provider="openai",
-        model="gpt-4o-mini",
-        attempt=attempt,
-        input_tokens=10,
-        output_tokens=20,
-        usage_estimated=False,
-        cost_micro_usd=cost,
-        status="complete",
-        error_type=None,
-    )
+    return {
+        "id": uuid.uuid4(),
+        "created_at": now,
+        "day": now.date(),
+        "request_id": "req-1",
+        "user_id": user_id,
+        "api_key_id": None,
+        "route": "gateway",
+        "conversation_id": None,
+        "message_id": None,
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "attempt": attempt,
+        "input_tokens": 10,
+        "output_tokens": 20,
+        "usage_estimated": False,
+        "cost_micro_usd": cost,
+        "status": "complete",
+        "error_type": None,
+    }
 
 
 async def ledger_rows(db: Database) -> list[UsageRecord]:
@@ -188,7 +206,7 @@ async def test_a_batch_read_by_a_writer_that_died_is_written_by_another(
 
 async def test_a_lost_counter_is_rebuilt_from_the_ledger(metering, redis, db, user_id):
     async with db.transaction() as session:
-        session.add_all([row(user_id, 300), row(user_id, 400)])
+        session.add_all([UsageRecord(**row(user_id, 300)), UsageRecord(**row(user_id, 400))])
     period = period_of(utcnow())
     await redis.delete(f"t:meter:spend:{user_id}:{period}")  # a fresh (or restored) Redis
     with pytest.raises(BudgetExceeded):
@@ -205,16 +223,17 @@ async def test_rebuilding_twice_never_overwrites_a_live_counter(metering, db, us
 
 async def test_rows_survive_the_round_trip_through_json(metering, redis, db, user_id):
     original = row(user_id, 77)
-    original.error_type = None
     held = await metering.admit(user_id=user_id, amount_micro_usd=100, budget_micro_usd=1000)
     await metering.settle(held, [original])
     writer = LedgerWriter(redis, db=db, stream=metering.stream, block_ms=10)
     await writer.ensure_group()
     await writer.run_once()
     (stored,) = await ledger_rows(db)
-    assert stored.id == original.id
+    assert stored.id == original["id"]
     assert stored.user_id == user_id
-    assert stored.day == original.day
+    assert stored.day == original["day"]
+    # (SQLite keeps no time zone: the instant is compared in UTC.)
+    assert stored.created_at.replace(tzinfo=UTC) == original["created_at"]
     assert (stored.input_tokens, stored.output_tokens, stored.cost_micro_usd) == (10, 20, 77)
     async with db.transaction() as session:
         assert await session.scalar(select(func.count()).select_from(UsageRecord)) == 1

@@ -167,7 +167,8 @@ async def complete(
     except BaseException:
         await meter.settle(record)
         raise
-    kept = idempotency.StoredResponse(200, jsonable_encoder(answer))
+    # The response is kept only for an Idempotency-Key's retries: without one, no copy.
+    kept = idempotency.StoredResponse(200, jsonable_encoder(answer)) if meter.claim else None
     await meter.settle(record, response=kept)
     return answer
 
@@ -179,7 +180,8 @@ async def open_stream(
 
     async def on_end(record: CallRecord) -> None:
         kept = None
-        if record.outcome is Outcome.COMPLETE and record.finish_reason is not None:
+        complete_reply = record.outcome is Outcome.COMPLETE
+        if meter.claim is not None and complete_reply and record.finish_reason is not None:
             writer = ChunkWriter(body.model, id=record.completion_id, created=record.created)
             sent = writer.completion(record.text, record.finish_reason, record.usage)
             kept = idempotency.StoredResponse(200, sent.model_dump(mode="json"))

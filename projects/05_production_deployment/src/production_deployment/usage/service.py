@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -44,6 +44,9 @@ from production_deployment.usage.schemas import BudgetStatus
 from production_deployment.users.models import User
 
 call_log = logging.getLogger("production_deployment.calls")
+
+# One ledger row's values by ``UsageRecord`` column name.
+LedgerRow = dict[str, Any]
 
 # The tokenizer here and the provider's may count a prompt differently: reserve a margin.
 INPUT_MARGIN = 1.1
@@ -314,8 +317,9 @@ class Meter:
 
     def ledger_rows(
         self, record: CallRecord, message_id: uuid.UUID | None = None
-    ) -> list[UsageRecord]:
-        """A row per attempt that failed over, and one for the target that ended the call."""
+    ) -> list[LedgerRow]:
+        """A row per attempt that failed over, and one for the target that ended the call:
+        plain values by column (the Redis path writes them as JSON, never as ORM objects)."""
         now = utcnow()
         common = {
             "created_at": now,
@@ -328,35 +332,40 @@ class Meter:
             "message_id": message_id,
         }
         failed_over = record.failed_over
-        rows = [
-            UsageRecord(
+        rows: list[LedgerRow] = [
+            {
+                "id": uuid.uuid4(),
                 **common,
-                provider=attempt.provider,
-                model=attempt.model,
-                attempt=index,
-                input_tokens=0,
-                output_tokens=0,
-                cost_micro_usd=0,
-                status=Outcome.ERROR.value,
-                error_type=attempt.error_type,
-            )
+                "provider": attempt.provider,
+                "model": attempt.model,
+                "attempt": index,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "usage_estimated": False,
+                "cost_micro_usd": 0,
+                "status": Outcome.ERROR.value,
+                "error_type": attempt.error_type,
+            }
             for index, attempt in enumerate(failed_over)
         ]
         # None only if the call failed before a target was chosen: still one row.
         provider, model = record.provider or "unknown", record.model or "unknown"
         rows.append(
-            UsageRecord(
+            {
+                "id": uuid.uuid4(),
                 **common,
-                provider=provider,
-                model=model,
-                attempt=len(failed_over),
-                input_tokens=record.usage.input_tokens,
-                output_tokens=record.usage.output_tokens,
-                usage_estimated=record.usage_estimated,
-                cost_micro_usd=call_cost_micro(provider, model, record.usage),
-                status=record.outcome.value,
-                error_type=record.error_type if record.outcome is not Outcome.COMPLETE else None,
-            )
+                "provider": provider,
+                "model": model,
+                "attempt": len(failed_over),
+                "input_tokens": record.usage.input_tokens,
+                "output_tokens": record.usage.output_tokens,
+                "usage_estimated": record.usage_estimated,
+                "cost_micro_usd": call_cost_micro(provider, model, record.usage),
+                "status": record.outcome.value,
+                "error_type": (
+                    record.error_type if record.outcome is not Outcome.COMPLETE else None
+                ),
+            }
         )
         return rows
 
@@ -425,7 +434,8 @@ class Meter:
     ) -> None:
         rows = self.ledger_rows(record, message_id)
         assert isinstance(self.reservation, Reservation)
-        await settle(session=session, reservation=self.reservation, records=rows)
+        records = [UsageRecord(**row) for row in rows]
+        await settle(session=session, reservation=self.reservation, records=records)
         if self.claim is not None:
             if record.outcome is Outcome.COMPLETE and response is not None:
                 await idempotency.keep_response(
@@ -436,23 +446,26 @@ class Meter:
         self.settled = True
         self._observe(rows, record)
 
-    def _observe(self, rows: Sequence[UsageRecord], record: CallRecord) -> None:
+    def _observe(self, rows: Sequence[LedgerRow], record: CallRecord) -> None:
         for row in rows:
-            self.metrics.provider_calls.labels(row.provider, row.model, row.status).inc()
-            self.metrics.tokens.labels(row.provider, row.model, "input").inc(row.input_tokens)
-            self.metrics.tokens.labels(row.provider, row.model, "output").inc(row.output_tokens)
-            self.metrics.cost.labels(row.provider, row.model).inc(row.cost_micro_usd / 1_000_000)
-            call_log.info(
-                "provider call",
-                extra={
-                    "request_id": row.request_id,
-                    "user_id": str(row.user_id),
-                    "provider": row.provider,
-                    "model": row.model,
-                    "outcome": row.status,
-                    "input_tokens": row.input_tokens,
-                    "output_tokens": row.output_tokens,
-                    "cost_usd": f"{row.cost_micro_usd / 1_000_000:.6f}",
-                    "latency_ms": record.latency_ms,
-                },
-            )
+            provider, model, status = row["provider"], row["model"], row["status"]
+            self.metrics.provider_calls.labels(provider, model, status).inc()
+            self.metrics.tokens.labels(provider, model, "input").inc(row["input_tokens"])
+            self.metrics.tokens.labels(provider, model, "output").inc(row["output_tokens"])
+            cost = row["cost_micro_usd"]
+            self.metrics.cost.labels(provider, model).inc(cost / 1_000_000)
+            if call_log.isEnabledFor(logging.INFO):
+                call_log.info(
+                    "provider call",
+                    extra={
+                        "request_id": row["request_id"],
+                        "user_id": str(row["user_id"]),
+                        "provider": provider,
+                        "model": model,
+                        "outcome": status,
+                        "input_tokens": row["input_tokens"],
+                        "output_tokens": row["output_tokens"],
+                        "cost_usd": f"{cost / 1_000_000:.6f}",
+                        "latency_ms": record.latency_ms,
+                    },
+                )
