@@ -23,18 +23,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
-from harness import cpu_seconds, free_port, percentile_ms, pinned, process, signed_up_api_key
+from harness import (
+    ANY_KEY,
+    Endpoint,
+    Run,
+    free_port,
+    measure_each,
+    pinned,
+    process,
+    signed_up_api_key,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {
@@ -42,101 +47,6 @@ TARGETS = {
     "rps_c32": 1000.0,
     "added_ttft_ms_c1": 1.5,
 }
-ANY_KEY = "bench"  # the fake upstream and project 02 take any key
-BODY_MESSAGES = [
-    {"role": "system", "content": "You are a concise assistant."},
-    {"role": "user", "content": "Give me one sentence about benchmarks, please."},
-]
-
-
-@dataclass
-class Run:
-    label: str
-    concurrency: int
-    stream: bool
-    latencies: list[float]
-    ttfts: list[float]
-    errors: int
-    elapsed: float
-    cpu_ms_per_request: float | None = None
-
-    @property
-    def rps(self) -> float:
-        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
-
-    def p50(self) -> float:
-        return percentile_ms(self.latencies, 0.50)
-
-    def p99(self) -> float:
-        return percentile_ms(self.latencies, 0.99)
-
-    def ttft50(self) -> float:
-        return percentile_ms(self.ttfts, 0.50)
-
-
-async def one_request(
-    session: aiohttp.ClientSession, url: str, model: str, stream: bool, token: str = ANY_KEY
-) -> tuple[float, float | None]:
-    body = {"model": model, "messages": BODY_MESSAGES, "max_tokens": 64, "stream": stream}
-    started = time.perf_counter()
-    first: float | None = None
-    async with session.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
-        if resp.status != 200:
-            raise RuntimeError(f"HTTP {resp.status}: {(await resp.text())[:200]}")
-        if stream:
-            async for line in resp.content:
-                is_text = b'"content":"' in line and b'"content":""' not in line
-                if first is None and line.startswith(b"data: {") and is_text:
-                    first = time.perf_counter() - started
-            # the stream has ended ([DONE] or EOF)
-        else:
-            json.loads(await resp.read())
-    return time.perf_counter() - started, first
-
-
-async def measure(
-    label: str,
-    url: str,
-    model: str,
-    *,
-    stream: bool,
-    concurrency: int,
-    requests: int,
-    max_seconds: float,
-    pid: int = 0,
-    token: str = ANY_KEY,
-) -> Run:
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    latencies: list[float] = []
-    ttfts: list[float] = []
-    errors = 0
-    async with aiohttp.ClientSession(connector=connector) as session:
-        for _ in range(min(20, requests)):  # warm-up: connections, imports, caches
-            await one_request(session, url, model, stream, token)
-        queue = iter(range(requests))
-        deadline = time.perf_counter() + max_seconds
-        cpu_before = cpu_seconds(pid) if pid else 0.0
-        started = time.perf_counter()
-
-        async def worker() -> None:
-            nonlocal errors
-            for _ in queue:
-                if time.perf_counter() > deadline:
-                    return
-                try:
-                    latency, first = await one_request(session, url, model, stream, token)
-                except Exception:
-                    errors += 1
-                    continue
-                latencies.append(latency)
-                if first is not None:
-                    ttfts.append(first)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-        cpu = (cpu_seconds(pid) - cpu_before) if pid else None
-    per_request = cpu * 1000 / len(latencies) if cpu and latencies else None
-    return Run(label, concurrency, stream, latencies, ttfts, errors, elapsed, per_request)
 
 
 def report(runs: list[Run]) -> None:
@@ -261,24 +171,18 @@ async def main_async(args: argparse.Namespace) -> None:
         with context as gateway_pid:
             if args.project == "03" and not args.gateway_url:
                 token = await signed_up_api_key(f"http://127.0.0.1:{gateway_port}")
+            endpoints = (
+                Endpoint("direct", direct_url, args.model, pid=upstream_pid),
+                Endpoint("gateway", gateway_url, gateway_model, token, pid=gateway_pid),
+            )
             for stream in (False, True):
-                for conc in args.concurrency:
-                    for label, url, model, pid in (
-                        ("direct", direct_url, args.model, upstream_pid),
-                        ("gateway", gateway_url, gateway_model, gateway_pid),
-                    ):
-                        run = await measure(
-                            label,
-                            url,
-                            model,
-                            stream=stream,
-                            concurrency=conc,
-                            requests=args.requests,
-                            max_seconds=args.max_seconds,
-                            pid=pid,
-                            token=token if label == "gateway" else ANY_KEY,
-                        )
-                        runs.append(run)
+                runs += await measure_each(
+                    endpoints,
+                    args.concurrency,
+                    stream=stream,
+                    requests=args.requests,
+                    max_seconds=args.max_seconds,
+                )
     report(runs)
     summary = compare(runs)
     if args.project == "02":

@@ -34,8 +34,16 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-from gateway_overhead import Run, measure, one_request
-from harness import free_port, pinned, process, signed_up_api_key
+from harness import (
+    Endpoint,
+    Run,
+    free_port,
+    measure_each,
+    one_request,
+    pinned,
+    process,
+    signed_up_api_key,
+)
 
 from genai_shared.testing.embedded_pg import running_embedded_postgres
 
@@ -116,22 +124,17 @@ async def main_async(args: argparse.Namespace) -> None:
         }
         direct_url = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
 
-        async def bench(label: str, url: str, model: str, token: str, pid: int) -> None:
-            runs[label] = {}
-            for conc in args.concurrency:
-                runs[label][conc] = await measure(
-                    label,
-                    url,
-                    model,
-                    stream=False,
-                    concurrency=conc,
-                    requests=args.requests,
-                    max_seconds=args.max_seconds,
-                    pid=pid,
-                    token=token,
-                )
+        async def bench(endpoint: Endpoint) -> None:
+            measured = await measure_each(
+                [endpoint],
+                args.concurrency,
+                stream=False,
+                requests=args.requests,
+                max_seconds=args.max_seconds,
+            )
+            runs[endpoint.label] = {run.concurrency: run for run in measured}
 
-        await bench("direct", direct_url, MODEL, "sk-bench", upstream_pid)
+        await bench(Endpoint("direct", direct_url, MODEL, "sk-bench", upstream_pid))
 
         # Project 03: uvicorn, one worker on CPU 0, metering on PostgreSQL.
         if "03" in args.gateways:
@@ -158,12 +161,9 @@ async def main_async(args: argparse.Namespace) -> None:
             ]
             with process(cmd, port, env={**env03, "PORT": str(port)}) as pid:
                 url = f"http://127.0.0.1:{port}"
+                token = await signed_up_api_key(url, f"bench-{uuid.uuid4().hex[:6]}@example.com")
                 await bench(
-                    "03",
-                    f"{url}/v1/chat/completions",
-                    f"openai/{MODEL}",
-                    await signed_up_api_key(url, f"bench-{uuid.uuid4().hex[:6]}@example.com"),
-                    pid,
+                    Endpoint("03", f"{url}/v1/chat/completions", f"openai/{MODEL}", token, pid)
                 )
             await drop_database(db03)
 
@@ -200,10 +200,12 @@ async def main_async(args: argparse.Namespace) -> None:
             with process([*pinned(cpus), command], port, env=env05) as pid:
                 url = f"http://127.0.0.1:{port}"
                 token = await signed_up_api_key(url, f"bench-{uuid.uuid4().hex[:6]}@example.com")
-                label = f"05 x{workers}"
                 # One worker: its own CPU time per call (the master only supervises).
                 measured = children(pid)[0] if workers == 1 and children(pid) else pid
-                await bench(label, f"{url}/v1/chat/completions", f"openai/{MODEL}", token, measured)
+                chat_url = f"{url}/v1/chat/completions"
+                await bench(
+                    Endpoint(f"05 x{workers}", chat_url, f"openai/{MODEL}", token, measured)
+                )
                 if workers == 1 and args.memory_calls:
                     rss = await memory_run(url, token, children(pid), args.memory_calls)
             await drop_database(db05)

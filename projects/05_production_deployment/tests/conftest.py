@@ -96,6 +96,18 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
+def hot_path_overrides(fake_upstream: RunningFakeUpstream) -> dict[str, Any]:
+    """The gateway's hot path: metering in Redis, the priced models on the fake upstream,
+    ``mock/echo-1`` when a call names no model. A module on it sets ``backend`` to
+    ``"postgres"`` (Redis comes with it) and builds ``settings_overrides`` from this."""
+    return {
+        **fake_upstream.provider_settings().model_dump(),
+        "metering_backend": "redis",
+        "llm_default_model": "mock/echo-1",
+    }
+
+
+@pytest.fixture
 async def settings(
     backend: str, request: pytest.FixtureRequest, settings_overrides: dict[str, Any]
 ) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from typing import Literal, TextIO, cast
 
 from genai_shared.web.request_id import current_request_id
 
@@ -23,21 +23,41 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is when a record is emitted, as logging's own
-    last-resort handler does. A handler that kept the stream it was made with would keep a
-    test's captured stream, and write to it after it is closed (at exit, a traceback)."""
+class CurrentStreamHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` (or ``sys.stdout``) is when a record is emitted,
+    as logging's own last-resort handler does. A handler that kept the stream it was made
+    with would keep a test's captured stream, and write to it after it is closed (at exit,
+    a traceback).
 
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
+    ``setStream(stream)`` still works: the handler writes there until ``setStream(None)``
+    (what the first call gave back) makes it follow ``sys`` again.
+    """
+
+    def __init__(self, name: Literal["stderr", "stdout"] = "stderr") -> None:
+        self.stream_name = name
+        self._chosen: TextIO | None = None
+        super().__init__()
 
     @property
     def stream(self) -> TextIO:
-        return sys.stderr
+        if self._chosen is not None:
+            return self._chosen
+        return cast(TextIO, getattr(sys, self.stream_name))
 
     @stream.setter
     def stream(self, value: TextIO) -> None:
-        pass  # always the current sys.stderr
+        pass  # StreamHandler.__init__ sets it; only setStream chooses a stream
+
+    def setStream(self, stream: TextIO | None) -> TextIO | None:
+        """Write to ``stream`` from now on (None: to the current ``sys`` one again); gives
+        back the stream chosen before, None when there was none."""
+        self.acquire()
+        try:
+            self.flush()
+            previous, self._chosen = self._chosen, stream
+        finally:
+            self.release()
+        return previous
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"
@@ -50,7 +70,7 @@ def configure_logging(level: str = "INFO") -> None:
     for handler in root.handlers:
         if getattr(handler, "_genai_shared", False):
             return
-    handler = CurrentStderrHandler()
+    handler = CurrentStreamHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.addFilter(RequestIdFilter())
     handler._genai_shared = True  # type: ignore[attr-defined]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import logging
+from typing import ClassVar
 
+import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from genai_shared.log import RequestIdFilter, configure_logging
+from genai_shared.log import CurrentStreamHandler, RequestIdFilter, configure_logging
 from genai_shared.settings import BaseAppSettings
 from genai_shared.web.app import create_base_app
 from genai_shared.web.errors import NotFound, TooManyRequests
@@ -98,17 +101,46 @@ def test_an_explicit_request_id_is_kept():
     assert bare.request_id == "-"  # no request is being served here
 
 
-def test_the_log_handler_writes_to_stderr_as_it_is_when_a_record_comes(monkeypatch):
+@pytest.mark.parametrize("name", ["stderr", "stdout"])
+def test_the_log_handler_writes_to_the_stream_as_it_is_when_a_record_comes(monkeypatch, name):
     """A handler made while stderr was a test's captured stream must not keep that stream:
     once it is closed, the process's last log lines (at exit) would fail to print."""
-    import io
-
-    from genai_shared.log import CurrentStderrHandler
-
     first, later = io.StringIO(), io.StringIO()
-    monkeypatch.setattr("sys.stderr", first)
-    handler = CurrentStderrHandler()
+    monkeypatch.setattr(f"sys.{name}", first)
+    handler = CurrentStreamHandler(name)
     first.close()
-    monkeypatch.setattr("sys.stderr", later)
+    monkeypatch.setattr(f"sys.{name}", later)
     handler.emit(logging.LogRecord("x", logging.WARNING, __file__, 1, "after", None, None))
     assert "after" in later.getvalue()
+
+
+def test_set_stream_picks_a_stream_until_it_is_given_back(monkeypatch):
+    """``setStream`` (how a test reads what the app logs) must not be a silent no-op, and
+    giving back what it returned follows ``sys.stderr`` again, not the stream of that time."""
+    chosen, current = io.StringIO(), io.StringIO()
+    handler = CurrentStreamHandler()
+    previous = handler.setStream(chosen)
+    handler.emit(logging.LogRecord("x", logging.WARNING, __file__, 1, "chosen", None, None))
+    assert "chosen" in chosen.getvalue()
+    handler.setStream(previous)
+    monkeypatch.setattr("sys.stderr", current)
+    handler.emit(logging.LogRecord("x", logging.WARNING, __file__, 1, "current", None, None))
+    assert "current" in current.getvalue()
+    assert "current" not in chosen.getvalue()
+
+
+class TestTheRootLevelComesBackAfterATest:
+    """An app's lifespan sets the root level from ``LOG_LEVEL`` for the whole process; the
+    plugin puts it back (left at DEBUG, a test run ended on asyncio's "Using selector").
+    The two tests run in file order: the first leaves DEBUG, the second looks."""
+
+    levels_before: ClassVar[list[int]] = []
+
+    def test_a_test_leaves_the_root_at_debug(self):
+        self.levels_before.append(logging.getLogger().level)
+        configure_logging("DEBUG")
+        assert logging.getLogger().level == logging.DEBUG
+
+    def test_the_next_test_has_the_level_of_before(self):
+        assert self.levels_before
+        assert logging.getLogger().level == self.levels_before[0] != logging.DEBUG

@@ -33,13 +33,8 @@ def backend() -> str:
 
 
 @pytest.fixture
-def settings_overrides(fake_upstream) -> dict[str, Any]:
-    return {
-        **fake_upstream.provider_settings().model_dump(),
-        "metering_backend": "redis",
-        "rate_limit_chat": 50,
-        "llm_default_model": "mock/echo-1",
-    }
+def settings_overrides(hot_path_overrides) -> dict[str, Any]:
+    return {**hot_path_overrides, "rate_limit_chat": 50}
 
 
 def lane_of(app: FastAPI) -> GatewayFastLane:
@@ -161,12 +156,8 @@ async def test_budget_and_rate_refusals_are_the_same_through_the_lane(
 
 class TestRateLimit:
     @pytest.fixture
-    def settings_overrides(self, fake_upstream) -> dict[str, Any]:
-        return {
-            **fake_upstream.provider_settings().model_dump(),
-            "metering_backend": "redis",
-            "rate_limit_chat": 2,
-        }
+    def settings_overrides(self, hot_path_overrides) -> dict[str, Any]:
+        return {**hot_path_overrides, "rate_limit_chat": 2}
 
     async def test_the_third_call_is_429_with_its_headers(self, anon, key_headers, expect_error):
         for _ in range(2):

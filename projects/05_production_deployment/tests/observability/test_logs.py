@@ -11,7 +11,7 @@ import contextlib
 import io
 import json
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -161,3 +161,20 @@ def test_restore_logging_puts_back_what_configure_logging_changed():
     assert state() != before
     restore_logging()
     assert state() == before
+
+
+class TestCaplogBeforeTheAppLeavesNoDebug:
+    """``caplog.set_level(DEBUG)`` before the app configures logging (as ``test_secrets.py``
+    does): ``restore_logging`` then puts back caplog's DEBUG after caplog has undone it, so
+    the level of before the test comes from the plugin. The tests run in file order."""
+
+    levels_before: ClassVar[list[int]] = []
+
+    def test_caplog_then_the_app(self, caplog):
+        self.levels_before.append(logging.getLogger().level)
+        caplog.set_level(logging.DEBUG)
+        configure_logging(level="DEBUG", fmt="json")
+
+    def test_the_next_test_has_the_level_of_before(self):
+        assert self.levels_before
+        assert logging.getLogger().level == self.levels_before[0] != logging.DEBUG

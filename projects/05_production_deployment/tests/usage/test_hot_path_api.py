@@ -29,14 +29,8 @@ def backend() -> str:
 
 
 @pytest.fixture
-def settings_overrides(fake_upstream) -> dict[str, Any]:
-    return {
-        **fake_upstream.provider_settings().model_dump(),  # priced models, on the fake
-        "metering_backend": "redis",
-        "api_key_cache_seconds": 1.0,
-        "rate_limit_chat": 5,
-        "llm_default_model": "mock/echo-1",
-    }
+def settings_overrides(hot_path_overrides) -> dict[str, Any]:
+    return {**hot_path_overrides, "api_key_cache_seconds": 1.0, "rate_limit_chat": 5}
 
 
 async def ledger_for(app, user_id: str, *, expect: int) -> list[UsageRecord]:

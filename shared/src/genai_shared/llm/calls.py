@@ -26,7 +26,9 @@ class Outcome(StrEnum):
 
     COMPLETE = "complete"
     ERROR = "error"
-    CANCELLED = "cancelled"  # the caller left, or the server is shutting down
+    # Its task was cancelled: the caller left, or a shutdown cancelled it outright. A stream
+    # the drain deadline ends in its own format is an ERROR (``DrainDeadlineReached``).
+    CANCELLED = "cancelled"
 
     @classmethod
     def of(cls, error: BaseException) -> Outcome:

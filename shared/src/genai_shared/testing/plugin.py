@@ -10,6 +10,7 @@ Fixtures every project's tests use:
   same machine waits instead of emptying the first run's database under it.
 - ``asgi_client``: an ``httpx.AsyncClient`` talking to an app in-process, lifespan included.
 - ``expect_error``: asserts a response is the standard error envelope.
+- ``root_log_level_restored`` (autouse): the root logger's level comes back after each test.
 - ``make_user``, ``register_owner``, ``owner``: the users and conversation owners of the
   open users API of projects 01 and 02 (``contracts.users``). They ask for the project's
   ``client``; a project whose owners sign in (03) overrides them in its conftest.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import sys
 import tempfile
@@ -130,6 +132,18 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         for cache in _FASTAPI_CALLABLE_CACHES:
             cache.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def root_log_level_restored() -> Iterator[None]:
+    """Put the root logger's level back after each test. An app's lifespan sets it from
+    ``LOG_LEVEL`` for the whole process; left at DEBUG, every later record is emitted, down
+    to asyncio's "Using selector" when a loop is made at exit. A plugin fixture is set up
+    before any conftest's, so this runs after their own restores (and after caplog's)."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from genai_shared.log import CurrentStreamHandler
 from genai_shared.web.request_id import current_request_id
 from production_deployment.auth.security import API_KEY_PREFIX
 
@@ -128,19 +128,6 @@ SILENCED = ("uvicorn.access", "gunicorn.access")
 _restore: Callable[[], None] | None = None
 
 
-class StdoutHandler(logging.StreamHandler[Any]):
-    """Writes to ``sys.stdout`` as it is at each record, like the standard library's
-    last-resort handler does for stderr: a test that swaps stdout leaves no stale stream."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stdout
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        """Ignored: the stream is always the current stdout."""
-
-
 def configure_logging(
     *, level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = (), stream: Any = None
 ) -> logging.Handler:
@@ -153,7 +140,10 @@ def configure_logging(
     if _restore is None:
         _restore = _snapshot()
     redactor = Redactor(secrets)
-    handler = StdoutHandler() if stream is None else logging.StreamHandler(stream)
+    # Standard output, as it is at each record (a test that swaps it leaves no stale stream).
+    handler: logging.StreamHandler[Any] = (
+        CurrentStreamHandler("stdout") if stream is None else logging.StreamHandler(stream)
+    )
     handler.setFormatter(
         JsonFormatter(redactor) if fmt == "json" else RedactingTextFormatter(redactor)
     )
