@@ -87,3 +87,41 @@ async def test_an_unknown_key_is_never_cached():
     assert await cache.lookup("p", load) is None
     assert await cache.lookup("p", load) is None
     assert calls == 2
+
+
+async def test_a_load_is_cached_when_it_ends_even_if_its_caller_has_gone():
+    cache = ApiKeyCache(1.0)
+    calls = 0
+    found = entry()
+    answer = asyncio.Event()
+
+    async def load() -> CachedKey:
+        nonlocal calls
+        calls += 1
+        await answer.wait()
+        return found
+
+    first = asyncio.ensure_future(cache.lookup("p", load))
+    await asyncio.sleep(0)
+    first.cancel()  # the client went away; the shielded lookup goes on
+    answer.set()
+    await asyncio.sleep(0.01)
+    assert cache.get("p") is found
+    assert await cache.lookup("p", load) is found
+    assert calls == 1
+
+
+async def test_an_entry_is_trusted_from_when_it_was_read():
+    clock = Clock()
+    cache = ApiKeyCache(1.0, clock)
+    found = entry()
+
+    async def slow_load() -> CachedKey:
+        clock.now += 0.6  # the query took 0.6 s: the rows are that old when cached
+        return found
+
+    assert await cache.lookup("p", slow_load) is found
+    clock.now = 1.0
+    assert cache.get("p") is found
+    clock.now = 1.01  # over a second since the read, though 0.41 s since it was cached
+    assert cache.get("p") is None

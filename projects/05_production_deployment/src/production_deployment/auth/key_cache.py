@@ -52,13 +52,22 @@ class ApiKeyCache:
             return entry if entry is not None else await load()
         loading = self._loading.get(prefix)
         if loading is None:
+            # Trusted from when the rows were read, not from when the answer arrived.
+            read_at = self.clock()
             loading = asyncio.ensure_future(load())
             self._loading[prefix] = loading
-            loading.add_done_callback(lambda _: self._loading.pop(prefix, None))
-            entry = await asyncio.shield(loading)
-            if entry is not None:
-                self.put(prefix, entry)
-            return entry
+
+            def loaded(future: asyncio.Future[CachedKey | None]) -> None:
+                # Cached here, the moment the load ends: not by the first waiter when it
+                # resumes (requests arriving in between would load again), and even when
+                # every waiter has gone (cancelled) meanwhile.
+                self._loading.pop(prefix, None)
+                if future.cancelled() or future.exception() is not None:
+                    return
+                if (result := future.result()) is not None:
+                    self.put(prefix, result, stored_at=read_at)
+
+            loading.add_done_callback(loaded)
         return await asyncio.shield(loading)
 
     def get(self, prefix: str) -> CachedKey | None:
@@ -73,12 +82,12 @@ class ApiKeyCache:
             return None
         return entry
 
-    def put(self, prefix: str, entry: CachedKey) -> None:
+    def put(self, prefix: str, entry: CachedKey, *, stored_at: float | None = None) -> None:
         if self.ttl <= 0:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()  # a bound, not an LRU: refilled at one lookup per key
-        self._entries[prefix] = (self.clock(), entry)
+        self._entries[prefix] = (self.clock() if stored_at is None else stored_at, entry)
 
     def evict_key(self, api_key_id: uuid.UUID) -> None:
         for prefix, (_, entry) in list(self._entries.items()):

@@ -43,11 +43,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -378,8 +378,10 @@ class LedgerWriter:
                 dialect = session.get_bind().dialect.name
                 insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
                 # One statement, many parameter sets: compiled once and cached (a multi-row
-                # VALUES of each batch's size would be compiled again for every size).
-                statement = insert(UsageRecord).on_conflict_do_nothing(index_elements=["id"])
+                # VALUES of each batch's size would be compiled again for every size). On
+                # the table, not the class: plain rows need none of the ORM's bulk layer.
+                table = cast(Table, UsageRecord.__table__)
+                statement = insert(table).on_conflict_do_nothing(index_elements=["id"])
                 await session.execute(statement, rows)
         if batch:
             await self.client.xack(self.stream, self.GROUP, *[entry_id for entry_id, _ in batch])
