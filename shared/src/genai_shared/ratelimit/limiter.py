@@ -23,30 +23,48 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+# Redis's clock in milliseconds: every worker's scripts agree on "now".
+NOW_MS_LUA = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
+# The sliding window as a Lua function, for this limiter's script and for scripts that
+# check a rate limit as one step of something larger (project 05 admits a call's rate
+# limit and budget reservation in one script). Counts ``member`` in ``key``'s window if
+# there is room; gives back allowed (1|0), the room left, and the ms until the oldest
+# counted entry leaves the window.
+SLIDING_WINDOW_FUNCTION_LUA = """
+local function sliding_window(key, window, limit, member, now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  local allowed = 0
+  if count < limit then
+    redis.call('ZADD', key, now, member)
+    count = count + 1
+    allowed = 1
+  end
+  redis.call('PEXPIRE', key, window)
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  local reset = window
+  if oldest[2] then
+    reset = tonumber(oldest[2]) + window - now
+  end
+  return allowed, limit - count, reset
+end
+"""
+
 # KEYS[1] the window's sorted set; ARGV: window (ms), limit, a unique member id.
 # Returns {allowed (1|0), remaining, ms until the oldest entry leaves the window}.
-SLIDING_WINDOW_LUA = """
-local key = KEYS[1]
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local count = redis.call('ZCARD', key)
-local allowed = 0
-if count < limit then
-  redis.call('ZADD', key, now, ARGV[3])
-  count = count + 1
-  allowed = 1
-end
-redis.call('PEXPIRE', key, window)
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-local reset = window
-if oldest[2] then
-  reset = tonumber(oldest[2]) + window - now
-end
-return {allowed, limit - count, reset}
+SLIDING_WINDOW_LUA = (
+    NOW_MS_LUA
+    + SLIDING_WINDOW_FUNCTION_LUA
+    + """
+local allowed, remaining, reset = sliding_window(
+  KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], now)
+return {allowed, remaining, reset}
 """
+)
 
 
 @dataclass(frozen=True)

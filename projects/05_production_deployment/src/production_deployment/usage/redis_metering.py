@@ -53,7 +53,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
-from genai_shared.ratelimit.limiter import Decision
+from genai_shared.ratelimit.limiter import NOW_MS_LUA, SLIDING_WINDOW_FUNCTION_LUA, Decision
 from genai_shared.redis_multiplex import MultiplexedRedis
 from production_deployment.core.metrics import Metrics
 from production_deployment.core.money import from_micro
@@ -69,12 +69,13 @@ logger = logging.getLogger(__name__)
 # 5 budget, 6 reservation id, 7 reservation lifetime ms.
 # Returns {status, remaining, reset ms, spent, reserved, released}: status 1 admitted,
 # 0 rate limited, -1 over budget, -2 the spend counter is missing (rebuild, then retry).
-ADMIT_LUA = """
+ADMIT_LUA = (
+    NOW_MS_LUA
+    + SLIDING_WINDOW_FUNCTION_LUA  # the shared limiter's window (genai_shared.ratelimit)
+    + """
 if redis.call('EXISTS', KEYS[2]) == 0 then
   return {-2, 0, 0, 0, 0, 0}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local released = 0
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
 for _, member in ipairs(expired) do
@@ -85,21 +86,14 @@ end
 if released > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 end
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
 local remaining, reset = -1, 0
-if window > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  local count = redis.call('ZCARD', KEYS[1])
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  reset = window
-  if oldest[2] then reset = tonumber(oldest[2]) + window - now end
-  if count >= limit then
+if tonumber(ARGV[1]) > 0 then
+  local allowed
+  allowed, remaining, reset = sliding_window(
+    KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], now)
+  if allowed == 0 then
     return {0, 0, reset, 0, 0, released}
   end
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  remaining = limit - count - 1
 end
 local spent = tonumber(redis.call('HGET', KEYS[2], 'spent') or '0')
 local reserved = tonumber(redis.call('HGET', KEYS[2], 'reserved') or '0')
@@ -111,6 +105,7 @@ redis.call('HINCRBY', KEYS[2], 'reserved', amount)
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[7]), ARGV[6] .. ':' .. ARGV[4])
 return {1, remaining, reset, spent, reserved + amount, released}
 """
+)
 
 # (Negative amounts are written `0 - x`: Lua's `-x` of a zero is "-0", which Redis's
 # HINCRBY refuses as "not an integer".)
