@@ -1,11 +1,10 @@
 """Agent fixtures: the app with the agent's routes and tools, a scriptable mock model, and
 documents written through the retrieval service (the way ingestion writes them).
 
-``mock`` is the app's mock provider: set ``mock.script = MockScript(turns=[...])`` in a
-test to script the model's replies (tool calls, text), or leave it to its rules.
-``extra_tools`` adds tools of a test's own to the registry; ``agent_overrides`` changes
-settings. The agent's routers are included here with the guards ``main.py`` applies to
-the same route groups.
+``mock``, ``extra_tools``, ``agent_overrides``, ``analytics_path``, ``ask`` and
+``make_collection`` come from ``genai_shared.testing.agent_fixtures``: this module builds
+the project's app around them. The agent's routers are included here with the guards
+``main.py`` applies to the same route groups.
 """
 
 from __future__ import annotations
@@ -16,16 +15,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 
-from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
+from genai_shared.llm.providers.mock_provider import MockProvider
 from genai_shared.llm.registry import ProviderRegistry
 from genai_shared.rag import chunking
 from genai_shared.rag.embeddings import Embedder, MiniLMEmbedder
 from genai_shared.rag.minilm import process_minilm
-from genai_shared.tools.analytics import create_sqlite_database
 from production_deployment.agent.dependencies import agent_resources
 from production_deployment.agent.registry import Tool
 from production_deployment.agent.router import admin_router, router, turn_router
@@ -67,21 +64,9 @@ def with_agent(
 
 
 @pytest.fixture(scope="session")
-def analytics_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The SQLite copy of the analytics data set, written once per session."""
-    return create_sqlite_database(tmp_path_factory.mktemp("analytics") / "analytics.db")
-
-
-@pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real MiniLM, one per process (its weights load on first use)."""
     return MiniLMEmbedder(model=process_minilm())
-
-
-@pytest.fixture
-def agent_overrides() -> Json:
-    """Override in a test module (or a test) to change the agent's settings."""
-    return {}
 
 
 @pytest.fixture
@@ -94,18 +79,8 @@ def settings_overrides(tmp_path: Path, analytics_path: Path, agent_overrides: Js
 
 
 @pytest.fixture
-def mock() -> MockProvider:
-    return MockProvider(MockScript())
-
-
-@pytest.fixture
 def llm_registry(mock: MockProvider) -> ProviderRegistry:
     return ProviderRegistry({"mock": mock})
-
-
-@pytest.fixture
-def extra_tools() -> list[Tool[Any]]:
-    return []
 
 
 @pytest.fixture
@@ -123,38 +98,6 @@ def app(
 
 
 # --- conversations, collections, documents ---------------------------------------------------
-
-Ask = Callable[..., Awaitable[httpx.Response]]
-
-
-@pytest.fixture
-def ask(client: httpx.AsyncClient) -> Ask:
-    """``await ask(conversation_id, "question", headers=..., **body)``: one agent turn."""
-
-    async def post(
-        conversation_id: str, content: str, *, headers: dict[str, str] | None = None, **body: Any
-    ) -> httpx.Response:
-        return await client.post(
-            f"/api/v1/conversations/{conversation_id}/agent",
-            json={"content": content, **body},
-            headers=headers,
-        )
-
-    return post
-
-
-MakeCollection = Callable[..., Awaitable[Json]]
-
-
-@pytest.fixture
-def make_collection(client: httpx.AsyncClient) -> MakeCollection:
-    async def make(name: str = "Notes", *, headers: dict[str, str] | None = None) -> Json:
-        response = await client.post("/api/v1/collections", json={"name": name}, headers=headers)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    return make
-
 
 AddDocument = Callable[..., Awaitable[Document]]
 

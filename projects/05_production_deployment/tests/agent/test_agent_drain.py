@@ -1,6 +1,7 @@
 """An agent run streaming when the server stops: at the drain deadline the stream ends
 with an ``error`` event (``ServerShuttingDown``) and ``done``, not cut off by the server's
-grace period; the run and its model call in flight are stored as ended in error."""
+grace period; the run and its model call in flight are stored as ended in error, the
+reply with the words streamed before the cut (and its usage counted from them)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import httpx
 from sqlalchemy import select
 
 from genai_shared.llm.providers.mock_provider import MockProvider, MockScript
+from production_deployment.chat.models import Message
 from production_deployment.usage.models import UsageRecord
 
 
@@ -54,3 +56,15 @@ async def test_a_run_at_the_drain_deadline_ends_with_an_error_event(
         )
     assert [(row.status, row.error_type) for row in rows] == [("error", "DrainDeadlineReached")]
     assert rows[0].input_tokens > 0  # estimated: the provider never reported usage
+    assert rows[0].output_tokens > 0  # counted from the words streamed before the cut
+    streamed = "".join(data["text"] for name, data in events if name == "delta")
+    async with app.state.db.transaction() as session:
+        reply = await session.scalar(
+            select(Message).where(
+                Message.conversation_id == uuid.UUID(conversation["id"]),
+                Message.role == "assistant",
+            )
+        )
+    assert reply is not None
+    assert (reply.status, reply.content) == ("error", streamed)
+    assert reply.id == rows[0].message_id

@@ -1,4 +1,6 @@
-"""Retrieval building blocks: parsed documents, chunking and embeddings."""
+"""Retrieval: parsed documents, chunking, embeddings and vector stores, and the search
+domain every RAG project shares (``models`` column mixins, ``keyword``, ``retrieval``,
+``service``, ``schemas``), bound to a project's own models by its ``rag`` package."""
 
 from genai_shared.rag.chunking import Chunk, Chunker, ChunkingPolicy
 from genai_shared.rag.documents import Heading, ParsedDocument, Section

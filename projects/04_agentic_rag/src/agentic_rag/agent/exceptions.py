@@ -1,7 +1,7 @@
+"""The agent's errors live with the shared runner that raises them."""
+
 from __future__ import annotations
 
-from genai_shared.web.errors import NotFound
+from genai_shared.agent.exceptions import AgentRunNotFound
 
-
-class AgentRunNotFound(NotFound):
-    message = "Agent run not found"
+__all__ = ["AgentRunNotFound"]

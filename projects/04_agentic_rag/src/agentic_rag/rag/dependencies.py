@@ -5,29 +5,28 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from agentic_rag.auth.dependencies import PrincipalDep
 from agentic_rag.rag import service
 from agentic_rag.rag.exceptions import CollectionNotFound
 from agentic_rag.rag.models import Collection
-from genai_shared.rag.embeddings import Embedder
-from genai_shared.rag.stores.base import VectorStore
+from genai_shared.rag.dependencies import (
+    EmbedderDep,
+    VectorStoreDep,
+    get_embedder,
+    get_vector_store,
+)
 from genai_shared.web.dependencies import SessionDep
 
-
-async def get_embedder(request: Request) -> Embedder:
-    embedder: Embedder = request.app.state.embedder
-    return embedder
-
-
-async def get_vector_store(request: Request) -> VectorStore:
-    store: VectorStore = request.app.state.vector_store
-    return store
-
-
-EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
-VectorStoreDep = Annotated[VectorStore, Depends(get_vector_store)]
+__all__ = [
+    "EmbedderDep",
+    "OwnedCollection",
+    "VectorStoreDep",
+    "get_embedder",
+    "get_vector_store",
+    "owned_collection",
+]
 
 
 async def owned_collection(

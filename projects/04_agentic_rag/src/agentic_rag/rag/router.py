@@ -14,7 +14,6 @@ from agentic_rag.rag import service
 from agentic_rag.rag.dependencies import EmbedderDep, OwnedCollection, VectorStoreDep
 from agentic_rag.rag.exceptions import CollectionNameTaken, CollectionNotFound
 from agentic_rag.rag.models import Collection
-from agentic_rag.rag.retrieval import Rerank, RetrievalOptions
 from agentic_rag.rag.schemas import (
     CollectionCreate,
     CollectionPublic,
@@ -89,19 +88,11 @@ async def search(
     Modes: ``semantic`` (embedding similarity), ``keyword`` (full-text rank), ``hybrid``
     (both, fused by reciprocal rank). ``collection_ids`` must all be yours (404 if not).
     """
-    limit = min(data.limit or settings.search_default_limit, settings.search_max_limit)
-    options = RetrievalOptions(
-        limit=limit,
-        candidates=settings.search_candidates,
-        rrf_k=settings.rrf_k,
-        rerank=Rerank(data.rerank) if data.rerank else None,
-        mmr_lambda=data.mmr_lambda if data.mmr_lambda is not None else settings.mmr_lambda,
-    )
     return await service.search(
         session=session,
         store=store,
         embedder=embedder,
         owner_id=principal.user_id,
         request=data,
-        options=options,
+        options=service.search_options(settings, data),
     )

@@ -17,7 +17,6 @@ from production_deployment.rag import service
 from production_deployment.rag.dependencies import EmbedderDep, OwnedCollection, VectorStoreDep
 from production_deployment.rag.exceptions import CollectionNameTaken, CollectionNotFound
 from production_deployment.rag.models import Collection
-from production_deployment.rag.retrieval import Rerank, RetrievalOptions
 from production_deployment.rag.schemas import (
     CollectionCreate,
     CollectionPublic,
@@ -89,19 +88,11 @@ async def search(
     Modes: ``semantic`` (embedding similarity), ``keyword`` (full-text rank), ``hybrid``
     (both, fused by reciprocal rank). ``collection_ids`` must all be yours (404 if not).
     """
-    limit = min(data.limit or settings.search_default_limit, settings.search_max_limit)
-    options = RetrievalOptions(
-        limit=limit,
-        candidates=settings.search_candidates,
-        rrf_k=settings.rrf_k,
-        rerank=Rerank(data.rerank) if data.rerank else None,
-        mmr_lambda=data.mmr_lambda if data.mmr_lambda is not None else settings.mmr_lambda,
-    )
     return await service.search(
         session=session,
         store=store,
         embedder=embedder,
         owner_id=principal.user_id,
         request=data,
-        options=options,
+        options=service.search_options(settings, data),
     )

@@ -1,4 +1,4 @@
-"""Retrieval fixtures: the vector stores, and chunks written through ``rag.service``
+"""Retrieval fixtures: the vector stores, and documents written through ``rag.service``
 (ingestion is another package's job).
 
 ``make_store`` and ``store_kind`` come from the genai_shared plugin. The pgvector stores
@@ -72,12 +72,6 @@ def make_chunks(document_id: uuid.UUID, sections: list[SectionSpec]) -> list[chu
         )
         offset += len(section.text) + 2
     return chunks
-
-
-@pytest.fixture(scope="session")
-def chunks_for() -> Callable[[uuid.UUID, list[SectionSpec]], list[chunking.Chunk]]:
-    """``chunks_for(document_id, ["text", {"text": ..., "page": 2}, ...])``."""
-    return make_chunks
 
 
 # --- the app, and documents written the way ingestion writes them ---------------------------

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from agentic_rag.rag.retrieval import maximal_marginal_relevance, reciprocal_rank_fusion
+from genai_shared.rag.retrieval import maximal_marginal_relevance, reciprocal_rank_fusion
 
 A, B, C, D, P, Q = (uuid.UUID(int=i) for i in range(1, 7))
 

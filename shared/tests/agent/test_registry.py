@@ -11,8 +11,8 @@ from typing import Any, cast
 import pytest
 from pydantic import Field
 
-from agentic_rag.agent.models import ToolStatus
-from agentic_rag.agent.registry import (
+from genai_shared.agent.models import ToolStatus
+from genai_shared.agent.registry import (
     Caller,
     Tool,
     ToolArguments,

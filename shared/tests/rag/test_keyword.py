@@ -1,109 +1,20 @@
-"""Keyword search on SQLite (FTS5, bm25) and PostgreSQL (full text, ts_rank_cd).
+"""Keyword search on SQLite (FTS5, bm25) and PostgreSQL (full text, ts_rank_cd), and the
+keyword index kept in step with the chunk rows the service writes and deletes.
 
-PostgreSQL here is the embedded one (a fresh database per test); the API tests run
-keyword search on the integration PostgreSQL too.
+The models are declared the way a project declares them (``conftest.py``); PostgreSQL is
+the embedded one (a fresh database per test). The projects' search API tests run keyword
+search on the integration PostgreSQL too.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
-import pytest
 from sqlalchemy import delete, func, select, text
 
-import agentic_rag.main  # noqa: F401 - registers every table on Base
-from agentic_rag.core.database import Base
-from agentic_rag.rag import keyword, service
-from agentic_rag.rag.models import Chunk, Collection, Document
-from agentic_rag.users.models import User
-from genai_shared.db.session import Database
-from genai_shared.rag.stores import SearchFilters, VectorStore
-from genai_shared.rag.stores.qdrant import QdrantStore
-
-
-@dataclass
-class World:
-    db: Database
-    store: VectorStore
-    chunks_for: Any
-
-    async def user(self) -> uuid.UUID:
-        async with self.db.transaction() as session:
-            user = User(
-                email=f"{uuid.uuid4().hex[:10]}@example.com",
-                display_name="U",
-                password_hash="x",
-                monthly_budget_micro_usd=0,
-            )
-            session.add(user)
-        return user.id
-
-    async def collection(self, owner: uuid.UUID) -> uuid.UUID:
-        async with self.db.transaction() as session:
-            collection = Collection(owner_id=owner, name=uuid.uuid4().hex)
-            session.add(collection)
-        return collection.id
-
-    async def document(self, owner: uuid.UUID, collection: uuid.UUID, *texts: str) -> Document:
-        async with self.db.transaction() as session:
-            document = Document(
-                owner_id=owner,
-                collection_id=collection,
-                title="Doc",
-                source="doc.txt",
-                content_type="text/plain",
-                content_hash=uuid.uuid4().hex,
-            )
-            session.add(document)
-            await session.flush()
-            await service.store_document_chunks(
-                session=session,
-                store=self.store,
-                document=document,
-                chunks=self.chunks_for(document.id, list(texts)),
-                vectors=[[1.0, float(i)] for i in range(len(texts))],
-            )
-        return document
-
-    async def search(
-        self, owner: uuid.UUID, query: str, filters: SearchFilters | None = None, limit: int = 10
-    ) -> list[keyword.KeywordHit]:
-        async with self.db.transaction() as session:
-            return await keyword.search(
-                session=session, owner_id=owner, query=query, limit=limit, filters=filters
-            )
-
-    async def texts(self, hits: list[keyword.KeywordHit]) -> list[str]:
-        async with self.db.transaction() as session:
-            rows = dict(
-                (
-                    await session.execute(
-                        select(Chunk.id, Chunk.text).where(Chunk.id.in_([h.id for h in hits]))
-                    )
-                ).all()
-            )
-        return [rows[h.id] for h in hits]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.pgvector)])
-async def world(request: pytest.FixtureRequest, tmp_path, chunks_for) -> AsyncIterator[World]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/keyword.db"
-    else:
-        server = request.getfixturevalue("embedded_postgres")
-        url = server.url(await server.new_database())
-    db = Database(url)
-    async with db.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    store = QdrantStore(dimensions=2, path=":memory:")
-    try:
-        yield World(db, store, chunks_for)
-    finally:
-        await store.close()
-        await db.dispose()
+from genai_shared.rag import keyword
+from genai_shared.rag.service import chunk_id
+from genai_shared.rag.stores import SearchFilters
 
 
 class TestTerms:
@@ -123,7 +34,7 @@ class TestTerms:
 
 
 class TestSearch:
-    async def test_finds_words_best_match_first(self, world: World) -> None:
+    async def test_finds_words_best_match_first(self, world) -> None:
         owner = await world.user()
         collection = await world.collection(owner)
         await world.document(
@@ -145,14 +56,14 @@ class TestSearch:
         assert "migration" in texts[-1]
         assert hits[0].score >= hits[1].score >= hits[2].score
 
-    async def test_words_are_stemmed(self, world: World) -> None:
+    async def test_words_are_stemmed(self, world) -> None:
         owner = await world.user()
         collection = await world.collection(owner)
         await world.document(owner, collection, "The workers were running the migrations.")
         hits = await world.search(owner, "run migration")
         assert len(hits) == 1
 
-    async def test_only_the_owners_chunks(self, world: World) -> None:
+    async def test_only_the_owners_chunks(self, world) -> None:
         alice, bob = await world.user(), await world.user()
         a_collection = await world.collection(alice)
         a_doc = await world.document(alice, a_collection, "zebracorn canary sentence of alice")
@@ -166,7 +77,7 @@ class TestSearch:
             assert await world.search(bob, "zebracorn canary", filters) == []
         assert len(await world.search(alice, "zebracorn canary")) == 1  # control
 
-    async def test_collection_and_document_filters(self, world: World) -> None:
+    async def test_collection_and_document_filters(self, world) -> None:
         owner = await world.user()
         c1, c2 = await world.collection(owner), await world.collection(owner)
         d1 = await world.document(owner, c1, "alpha one")
@@ -180,14 +91,14 @@ class TestSearch:
         assert len(await world.search(owner, "alpha", only(document_ids=frozenset({d1.id})))) == 1
         assert await world.search(owner, "alpha", only(collection_ids=frozenset())) == []
 
-    async def test_query_syntax_is_plain_words(self, world: World) -> None:
+    async def test_query_syntax_is_plain_words(self, world) -> None:
         owner = await world.user()
         doc = await world.document(owner, await world.collection(owner), "plain text here")
-        chunk_hex = service.chunk_id(doc.id, 0).hex
+        chunk_hex = chunk_id(doc.id, 0).hex
         for query in ['"unbalanced', "NEAR(", "*", f'chunk_id : "{chunk_hex}"', "-- ;", "()"]:
             assert await world.search(owner, query) == [], query
 
-    async def test_limit(self, world: World) -> None:
+    async def test_limit(self, world) -> None:
         owner = await world.user()
         await world.document(
             owner, await world.collection(owner), *(f"kiwi number {i}" for i in range(5))
@@ -196,19 +107,21 @@ class TestSearch:
 
 
 class TestDeletedChunksDisappear:
-    async def test_through_the_service(self, world: World) -> None:
+    async def test_through_the_service(self, world) -> None:
         owner = await world.user()
         collection = await world.collection(owner)
         gone = await world.document(owner, collection, "ephemeral marmalade")
         kept = await world.document(owner, collection, "lasting marmalade")
 
         async with world.db.transaction() as session:
-            await service.delete_document_chunks(session=session, store=world.store, document=gone)
+            await world.service.delete_document_chunks(
+                session=session, store=world.store, document=gone
+            )
 
         hits = await world.search(owner, "marmalade")
-        assert [h.id for h in hits] == [service.chunk_id(kept.id, 0)]
+        assert [h.id for h in hits] == [chunk_id(kept.id, 0)]
 
-    async def test_when_the_database_cascades(self, world: World) -> None:
+    async def test_when_the_database_cascades(self, world) -> None:
         """A collection, a document or a user deleted in SQL: no trigger is bypassed."""
         owner = await world.user()
         collection = await world.collection(owner)
@@ -216,6 +129,7 @@ class TestDeletedChunksDisappear:
         other = await world.user()
         await world.document(other, await world.collection(other), "cascading quince too")
 
+        Collection, User = world.collection_model, world.user_model
         async with world.db.transaction() as session:
             await session.execute(delete(Collection).where(Collection.id == collection))
         assert await world.search(owner, "quince") == []
@@ -224,11 +138,11 @@ class TestDeletedChunksDisappear:
         assert await world.search(other, "quince") == []
         await self._index_matches_table(world)
 
-    async def test_rewriting_a_chunk_replaces_its_words(self, world: World) -> None:
+    async def test_rewriting_a_chunk_replaces_its_words(self, world) -> None:
         owner = await world.user()
         doc = await world.document(owner, await world.collection(owner), "old papaya words")
         async with world.db.transaction() as session:
-            await service.store_document_chunks(
+            await world.service.store_document_chunks(
                 session=session,
                 store=world.store,
                 document=doc,
@@ -240,50 +154,40 @@ class TestDeletedChunksDisappear:
         await self._index_matches_table(world)
 
     @staticmethod
-    async def _index_matches_table(world: World) -> None:
+    async def _index_matches_table(world) -> None:
         if world.db.url.startswith("sqlite"):
             async with world.db.transaction() as session:
                 indexed = await session.scalar(text("SELECT count(*) FROM chunk_fts"))
-                chunks = await session.scalar(select(func.count()).select_from(Chunk))
+                chunks = await session.scalar(select(func.count()).select_from(world.chunk_model))
             assert indexed == chunks
 
 
 class TestSqliteIndex:
     async def test_ensure_index_rebuilds_a_missing_or_stale_index(
-        self, tmp_path, chunks_for
+        self, tmp_path, open_rag_world
     ) -> None:
-        db = Database(f"sqlite+aiosqlite:///{tmp_path}/rebuild.db")
-        async with db.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        world = World(db, QdrantStore(dimensions=2, path=":memory:"), chunks_for)
-        try:
+        async with open_rag_world(f"sqlite+aiosqlite:///{tmp_path}/rebuild.db") as world:
             owner = await world.user()
             await world.document(owner, await world.collection(owner), "persimmon tree")
-            async with db.engine.begin() as conn:
+            async with world.db.engine.begin() as conn:
                 await conn.exec_driver_sql("DROP TABLE chunk_fts")
-            await keyword.ensure_index(db.engine)
+            await keyword.ensure_index(world.db.engine)
             assert len(await world.search(owner, "persimmon")) == 1
 
-            async with db.engine.begin() as conn:  # triggers lost, a row written meanwhile
+            async with world.db.engine.begin() as conn:  # triggers lost, a row written meanwhile
                 for name in ("insert", "delete", "update"):
                     await conn.exec_driver_sql(f"DROP TRIGGER chunk_fts_after_{name}")
             await world.document(owner, await world.collection(owner), "persimmon jam")
             assert len(await world.search(owner, "persimmon")) == 1
-            await keyword.ensure_index(db.engine)
+            await keyword.ensure_index(world.db.engine)
             assert len(await world.search(owner, "persimmon")) == 2
-        finally:
-            await world.store.close()
-            await db.dispose()
 
-    async def test_drop_all_takes_the_index_with_the_table(self, tmp_path) -> None:
-        db = Database(f"sqlite+aiosqlite:///{tmp_path}/drop.db")
-        try:
-            async with db.engine.begin() as conn:
-                await conn.run_sync(Base.metadata.create_all)
-                await conn.run_sync(Base.metadata.drop_all)
-                rows = await conn.exec_driver_sql(
-                    "SELECT name FROM sqlite_master WHERE name LIKE 'chunk%'"
-                )
-                assert rows.all() == []
-        finally:
-            await db.dispose()
+    async def test_drop_all_takes_the_index_with_the_table(self, tmp_path, open_rag_world) -> None:
+        url = f"sqlite+aiosqlite:///{tmp_path}/drop.db"
+        async with open_rag_world(url) as world, world.db.engine.begin() as conn:
+            assert (await conn.exec_driver_sql("SELECT 1 FROM chunk_fts")).all() == []  # made
+            await conn.run_sync(world.base.metadata.drop_all)
+            rows = await conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE name LIKE 'chunk%'"
+            )
+            assert rows.all() == []
