@@ -31,9 +31,9 @@ from genai_shared.web.request_id import current_request_id
 from production_deployment.auth.dependencies import (
     MAX_CREDENTIAL_CHARS,
     Principal,
+    check_scope,
     from_api_key,
 )
-from production_deployment.auth.exceptions import InsufficientScope
 from production_deployment.gateway import service
 from production_deployment.idempotency.service import HEADER as IDEMPOTENCY_HEADER
 
@@ -169,15 +169,12 @@ class GatewayFastLane:
 
 
 async def authorized(scope: Scope, state: State, credential: str) -> Principal:
-    """The gateway's guards (``auth.dependencies.authorized``): the key's caller, with the
-    ``chat`` scope; the user id goes to the access log."""
+    """The gateway's guards, as the router applies them: the key's caller
+    (``from_api_key``), with the scope the method needs (``check_scope``)."""
     principal = await from_api_key(
         state.db, state.security, credential, getattr(state, "api_key_cache", None)
     )
-    scope.setdefault("state", {})["user_id"] = str(principal.user_id)
-    if "chat" not in principal.scopes:
-        raise InsufficientScope(details=[{"needed": "chat"}])
-    return principal
+    return check_scope(scope, principal)
 
 
 def render(result: ChatCompletion | Response) -> Response:
