@@ -1,4 +1,4 @@
-"""The recent-conversations cache, from the shared contract, and per user in project 04.
+"""The recent-conversations cache, from the shared contract, and per user in project 05.
 
 With Redis down, non-chat routes fail open when the rate limiter cannot be reached either
 (see ratelimit/): the contract's Redis-down test lists conversations through it.

@@ -102,9 +102,10 @@ class ConversationStore(Generic[C, M]):
         cursor: str | None,
     ) -> Page[ConversationPublic]:
         """A user's conversations, newest first. The first page is served from the cache."""
-        generation = await cache.generation(user_id) if cursor is None else None
-        if generation is not None:
-            cached = await cache.get(user_id, generation, variant=f"limit{limit}")
+        variant = f"limit{limit}"
+        generation = None
+        if cursor is None:
+            generation, cached = await cache.lookup(user_id, variant)
             if cached is not None:
                 return cached
 
@@ -122,7 +123,7 @@ class ConversationStore(Generic[C, M]):
             items=[ConversationPublic.model_validate(row) for row in rows], next_cursor=next_cursor
         )
         if generation is not None:
-            await cache.put(user_id, generation, page, variant=f"limit{limit}")
+            await cache.put(user_id, generation, page, variant=variant)
         return page
 
     async def update_conversation(

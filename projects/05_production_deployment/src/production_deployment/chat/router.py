@@ -58,13 +58,11 @@ async def list_conversations(
     page: PageParamsDep,
     session: SessionDep,
     cache: RecentConversationsDep,
-    metrics: MetricsDep,
 ) -> Page[ConversationPublic]:
     """Your conversations, newest first."""
     return await service.list_conversations(
         session=session,
         cache=cache,
-        metrics=metrics,
         user_id=principal.user_id,
         limit=page.limit,
         cursor=page.cursor,
