@@ -1,6 +1,5 @@
-"""Ingestion fixtures: one MiniLM for the session (behind a counting embedder), an app with
-the documents API, small PDFs made at test time, and a loopback web server that records
-every request it gets.
+"""Ingestion fixtures: an app with the documents API, over the plugin's counting MiniLM
+(``counting_embedder``) and loopback web server (``doc_site``, ``ingest_fixtures``).
 
 ``ingest_api(**settings)`` opens an app of the test's own (on the test's ``backend``) with
 a signed-in user; without Redis it ingests in-process, with Redis (the PostgreSQL run) a
@@ -11,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +21,15 @@ import pytest
 from fastapi import FastAPI
 
 from genai_shared.ingest.fetch import FetchPolicy
+from genai_shared.ingest.service import IngestRuntime, build_fetch_policy
+from genai_shared.ingest.worker import consume
 from genai_shared.rag.chunking import Chunker
-from genai_shared.rag.embeddings import MiniLMEmbedder, Vector
 from genai_shared.testing.contracts import support
+from genai_shared.testing.ingest_fixtures import CountingEmbedder, allow_loopback
 from production_deployment.core.config import Settings
 from production_deployment.core.database import Base
 from production_deployment.ingest.dependencies import fetch_policy
-from production_deployment.ingest.service import IngestRuntime, build_fetch_policy
-from production_deployment.ingest.worker import consume
+from production_deployment.ingest.service import ingestion
 from production_deployment.main import create_app
 
 PASSWORD = "correct horse battery staple"
@@ -41,44 +39,10 @@ SETTLED = frozenset({"ready", "failed"})
 HANG_GUARD_SECONDS = 120
 
 
-# --- the embedder ---------------------------------------------------------------------------
-
-
-class CountingEmbedder:
-    """The real MiniLM, with every text it is asked to embed written down."""
-
-    def __init__(self, inner: MiniLMEmbedder) -> None:
-        self.inner = inner
-        self.texts: list[str] = []
-        self.calls = 0
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def dimensions(self) -> int:
-        return self.inner.dimensions
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
-
-    async def embed(self, texts: Sequence[str]) -> list[Vector]:
-        self.calls += 1
-        self.texts.extend(texts)
-        return await self.inner.embed(texts)
-
-
-@pytest.fixture(scope="session")
-def minilm_embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder(batch_size=8)
-
-
 @pytest.fixture
-def embedder(minilm_embedder: MiniLMEmbedder) -> CountingEmbedder:
-    """A fresh count for each test, over the session's one model."""
-    return CountingEmbedder(minilm_embedder)
+def embedder(counting_embedder: CountingEmbedder) -> CountingEmbedder:
+    """The app's embedder: the real MiniLM, counting what it embeds (the plugin's)."""
+    return counting_embedder
 
 
 # --- the app --------------------------------------------------------------------------------
@@ -195,7 +159,7 @@ async def in_process_worker(app: FastAPI, settings: Settings) -> AsyncIterator[N
         settings=settings,
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(consume(runtime, redis_url=settings.redis_url, stop=stop))
+    task = asyncio.create_task(consume(ingestion, runtime, redis_url=settings.redis_url, stop=stop))
     try:
         yield
     finally:
@@ -231,7 +195,7 @@ def ingest_api(
             **overrides,
         }
         settings = settings_factory(**values)
-        policy = loopback_policy(settings) if loopback else None
+        policy = allow_loopback(build_fetch_policy(settings)) if loopback else None
         app = with_fetch_policy(create_app(settings, embedder=embedder), policy)
         async with support.serve_with_tables(app, Base.metadata) as client:
             consumer = (
@@ -245,65 +209,3 @@ def ingest_api(
                 yield api
 
     return open_api
-
-
-def loopback_policy(settings: Settings) -> FetchPolicy:
-    """The app's fetch policy with loopback allowed: for the test server only."""
-    base = build_fetch_policy(settings)
-    return FetchPolicy(
-        max_bytes=base.max_bytes,
-        timeout_seconds=base.timeout_seconds,
-        max_redirects=base.max_redirects,
-        allowed_content_types=base.allowed_content_types,
-        allow_loopback=True,
-    )
-
-
-# --- a web server on 127.0.0.1 --------------------------------------------------------------
-
-
-@dataclass
-class Site:
-    """A loopback server serving ``pages`` (path -> (content type, body)); ``requests``
-    lists every path it was asked for, in order."""
-
-    port: int
-    pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    requests: list[str] = field(default_factory=list)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-@pytest.fixture
-def doc_site() -> Iterator[Site]:
-    state = Site(port=0)
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: tests read ``Site.requests``."""
-
-        def do_GET(self) -> None:
-            state.requests.append(self.path)
-            content_type, body = state.pages.get(self.path, ("text/plain", b"not here"))
-            self.send_response(200 if self.path in state.pages else 404)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -1,5 +1,6 @@
-"""Which queue runs where: Redis streams with ``REDIS_URL``, in-process without; the worker
-refuses to start without Redis; the test-only delay is refused outside tests."""
+"""This project's queue wiring: its task and stream names, the worker refusing to start
+without Redis, and the test-only delay refused by its settings outside tests (the queue
+itself is tested in ``shared/tests/ingest``)."""
 
 from __future__ import annotations
 
@@ -8,39 +9,15 @@ from collections.abc import Callable
 
 import pytest
 from pydantic import ValidationError
-from taskiq import InMemoryBroker
-from taskiq_redis import RedisStreamBroker
 
 from production_deployment.core.config import Settings
-from production_deployment.ingest.queue import TASK_NAME, IngestQueue
+from production_deployment.ingest.service import TASK_NAME, ingestion
 from production_deployment.ingest.worker import WorkerConfigError, work
 
 
-async def _ignore(document_id: str) -> None:
-    """A handler that is never called here."""
-
-
-def test_without_redis_tasks_run_in_process(settings_factory: Callable[..., Settings]) -> None:
-    queue = IngestQueue.from_settings(settings_factory(), redis_url=None, handler=_ignore)
-    assert isinstance(queue.broker, InMemoryBroker)
-    assert queue.in_process
-    assert queue.broker.find_task(TASK_NAME) is not None
-
-
-def test_with_redis_tasks_go_through_a_stream_with_acknowledgements(
-    settings_factory: Callable[..., Settings],
-) -> None:
-    settings = settings_factory(ingest_queue_name="docs", ingest_lease_seconds=30)
-    queue = IngestQueue.from_settings(
-        settings, redis_url="redis://127.0.0.1:6379/15", handler=_ignore
-    )
-    broker = queue.broker
-    assert isinstance(broker, RedisStreamBroker)
-    assert not queue.in_process
-    assert broker.queue_name == "docs"
-    assert broker.consumer_group_name == "docs:workers"
-    assert broker.idle_timeout == 60_000  # a dead worker's message is handed on, in ms
-    assert broker.find_task(TASK_NAME) is not None
+def test_the_task_and_stream_carry_the_projects_name() -> None:
+    assert ingestion.task_name == TASK_NAME == "production_deployment.ingest.process_document"
+    assert Settings.model_fields["ingest_queue_name"].default == "production-deployment:ingest"
 
 
 def test_the_worker_needs_redis(settings_factory: Callable[..., Settings]) -> None:

@@ -53,6 +53,7 @@ pytest_plugins = [
     "genai_shared.testing.contracts.users",
     "genai_shared.testing.rag_fixtures",
     "genai_shared.testing.embedded_pg",
+    "genai_shared.testing.ingest_fixtures",
     "genai_shared.testing.agent_fixtures",
 ]
 

@@ -8,9 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from agentic_rag.core.config import SettingsDep
-from agentic_rag.ingest import service
 from agentic_rag.ingest.dependencies import DocumentSourceDep, IngestQueueDep, OwnedDocument
-from agentic_rag.ingest.exceptions import (
+from agentic_rag.ingest.service import ingestion
+from agentic_rag.rag.dependencies import OwnedCollection, VectorStoreDep
+from agentic_rag.rag.exceptions import CollectionNotFound
+from agentic_rag.rag.models import Document
+from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
+from genai_shared.ingest.exceptions import (
     DocumentNotFound,
     DocumentTooLarge,
     EmptyDocument,
@@ -20,11 +24,7 @@ from agentic_rag.ingest.exceptions import (
     URLFetchFailed,
     URLNotAllowed,
 )
-from agentic_rag.ingest.schemas import DocumentImport, DocumentPublic
-from agentic_rag.rag.dependencies import OwnedCollection, VectorStoreDep
-from agentic_rag.rag.exceptions import CollectionNotFound
-from agentic_rag.rag.models import Document
-from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
+from genai_shared.ingest.schemas import DocumentImport, DocumentPublic
 from genai_shared.web.dependencies import SessionDep
 from genai_shared.web.errors import error_responses
 
@@ -79,7 +79,7 @@ async def add_document(
     Text, Markdown, HTML and PDF. The document is ingested in the background: poll
     `GET /documents/{id}` until its status is `ready` (or `failed`, with a reason).
     """
-    return await service.create_document(
+    return await ingestion.create_document(
         session=session, queue=queue, settings=settings, collection=collection, source=source
     )
 
@@ -93,7 +93,7 @@ async def list_documents(
     collection: OwnedCollection, page: PageParamsDep, session: SessionDep
 ) -> Page[DocumentPublic]:
     """A collection's documents, newest first."""
-    return await service.list_documents(
+    return await ingestion.list_documents(
         session=session, collection=collection, limit=page.limit, cursor=page.cursor
     )
 
@@ -115,5 +115,5 @@ async def get_document(document: OwnedDocument) -> Document:
 async def delete_document(
     document: OwnedDocument, session: SessionDep, store: VectorStoreDep
 ) -> Response:
-    await service.delete_document(session=session, store=store, document=document)
+    await ingestion.delete_document(session=session, store=store, document=document)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -6,37 +6,33 @@ app. It needs a vector store that several processes can share: a Qdrant server
 (``QDRANT_URL``) or pgvector. Embedded Qdrant locks its folder to one process, which is
 why, without Redis, the app ingests in-process instead.
 
-SIGTERM or Ctrl-C stops it gracefully: no new tasks are taken, running ones get
-``INGEST_LEASE_SECONDS`` to finish. A worker killed outright leaves its documents to the
-recovery sweep of the other processes (or of its own next start).
+The loop itself is ``genai_shared.ingest.worker``. SIGTERM or Ctrl-C stops it gracefully:
+no new tasks are taken, running ones get ``INGEST_LEASE_SECONDS`` to finish. A worker
+killed outright leaves its documents to the recovery sweep of the other processes (or of
+its own next start).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 
 import anyio.to_thread
-from taskiq.receiver import Receiver
 
 import agentic_rag.users.models  # noqa: F401 - the table every row's owner_id points to
 from agentic_rag.core.config import Settings, get_settings
-from agentic_rag.ingest.service import IngestRuntime, running_queue
+from agentic_rag.ingest.service import ingestion
 from agentic_rag.rag import keyword
 from agentic_rag.rag.resources import build_embedder, build_vector_store
 from genai_shared.db.session import Database
+from genai_shared.ingest.service import IngestRuntime
+from genai_shared.ingest.worker import WorkerConfigError, consume, until_signalled
 from genai_shared.log import configure_logging
 from genai_shared.rag.chunking import Chunker
 from genai_shared.rag.embeddings import OpenAIEmbedder
 from genai_shared.rag.stores.qdrant import QdrantStore
 
 logger = logging.getLogger("agentic_rag.worker")
-
-
-class WorkerConfigError(SystemExit):
-    """The worker cannot run with these settings (the message says why)."""
 
 
 async def work(settings: Settings, *, stop: asyncio.Event) -> None:
@@ -64,7 +60,7 @@ async def work(settings: Settings, *, stop: asyncio.Event) -> None:
             chunker=await anyio.to_thread.run_sync(Chunker.for_minilm),
             settings=settings,
         )
-        await consume(runtime, redis_url=settings.redis_url, stop=stop)
+        await consume(ingestion, runtime, redis_url=settings.redis_url, stop=stop)
     finally:
         await store.close()
         if isinstance(embedder, OpenAIEmbedder):
@@ -72,33 +68,8 @@ async def work(settings: Settings, *, stop: asyncio.Event) -> None:
         await db.dispose()
 
 
-async def consume(runtime: IngestRuntime, *, redis_url: str, stop: asyncio.Event) -> None:
-    """Run ``runtime``'s ingestions for the tasks on the Redis stream until ``stop`` is set
-    (with the recovery sweep alongside)."""
-    settings = runtime.settings
-    async with running_queue(runtime=runtime, redis_url=redis_url, worker=True) as queue:
-        receiver = Receiver(
-            queue.broker,
-            max_async_tasks=settings.ingest_worker_concurrency,
-            run_startup=False,
-            propagate_exceptions=False,
-            wait_tasks_timeout=settings.ingest_lease_seconds,
-        )
-        logger.info(
-            "ingest worker reading %s (%d at a time)",
-            settings.ingest_queue_name,
-            settings.ingest_worker_concurrency,
-        )
-        await receiver.listen(stop)
-
-
 async def _main(settings: Settings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):  # not on Windows
-            loop.add_signal_handler(signum, stop.set)
-    await work(settings, stop=stop)
+    await until_signalled(lambda stop: work(settings, stop=stop))
 
 
 def run() -> None:

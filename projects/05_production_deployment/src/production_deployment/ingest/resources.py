@@ -1,48 +1,25 @@
-"""Ingestion in the app's lifespan: the queue (started), and the recovery sweep.
+"""Ingestion in the app's lifespan (``genai_shared.ingest.resources``).
 
-On embedded defaults (no ``REDIS_URL``) the documents are ingested right here, in the
-app's event loop, with the app's embedder and vector store. With Redis, the app only
-sends tasks and sweeps; ``production-deployment-worker`` processes ingest.
+On embedded defaults (no ``REDIS_URL``) the documents are ingested in the app's event
+loop; with Redis, the app only sends tasks and sweeps, and ``production-deployment-worker``
+processes ingest.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
-import anyio.to_thread
 from fastapi import FastAPI
 
-from genai_shared.db.session import Database
-from genai_shared.rag.chunking import Chunker
-from genai_shared.rag.embeddings import Embedder
-from genai_shared.rag.stores.base import VectorStore
+from genai_shared.ingest import resources
+from genai_shared.ingest.queue import IngestQueue
 from production_deployment.core.config import Settings
-from production_deployment.ingest.queue import IngestQueue
-from production_deployment.ingest.service import IngestRuntime, running_queue
+from production_deployment.ingest.service import ingestion
 
 
-@asynccontextmanager
-async def ingest_resources(app: FastAPI, settings: Settings) -> AsyncIterator[IngestQueue]:
-    """Publish ``app.state.ingest_queue`` for the app's lifetime.
-
-    Enter it after the database (``core_resources``) and the embedder and vector store
-    (``rag_resources``): it reads them from ``app.state``. On the way out, in-process
-    runs are cancelled; their documents are taken back by the next start's sweep.
-    """
-    db: Database = app.state.db
-    embedder: Embedder = app.state.embedder
-    store: VectorStore = app.state.vector_store
-    runtime = IngestRuntime(
-        db=db,
-        embedder=embedder,
-        store=store,
-        chunker=await anyio.to_thread.run_sync(Chunker.for_minilm),
-        settings=settings,
+def ingest_resources(app: FastAPI, settings: Settings) -> AbstractAsyncContextManager[IngestQueue]:
+    """Publish ``app.state.ingest_queue``; enter it after ``core_resources`` and
+    ``rag_resources`` (it reads the database, embedder and store from ``app.state``)."""
+    return resources.ingest_resources(
+        app, ingestion=ingestion, settings=settings, redis_url=settings.redis_url
     )
-    async with running_queue(runtime=runtime, redis_url=settings.redis_url, worker=False) as queue:
-        app.state.ingest_queue = queue
-        try:
-            yield queue
-        finally:
-            del app.state.ingest_queue

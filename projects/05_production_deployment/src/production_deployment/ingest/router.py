@@ -8,16 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from genai_shared.db.pagination import InvalidCursor, Page, PageParamsDep
-from genai_shared.web.dependencies import SessionDep
-from genai_shared.web.errors import error_responses
-from production_deployment.core.config import SettingsDep
-from production_deployment.ingest import service
-from production_deployment.ingest.dependencies import (
-    DocumentSourceDep,
-    IngestQueueDep,
-    OwnedDocument,
-)
-from production_deployment.ingest.exceptions import (
+from genai_shared.ingest.exceptions import (
     DocumentNotFound,
     DocumentTooLarge,
     EmptyDocument,
@@ -27,7 +18,16 @@ from production_deployment.ingest.exceptions import (
     URLFetchFailed,
     URLNotAllowed,
 )
-from production_deployment.ingest.schemas import DocumentImport, DocumentPublic
+from genai_shared.ingest.schemas import DocumentImport, DocumentPublic
+from genai_shared.web.dependencies import SessionDep
+from genai_shared.web.errors import error_responses
+from production_deployment.core.config import SettingsDep
+from production_deployment.ingest.dependencies import (
+    DocumentSourceDep,
+    IngestQueueDep,
+    OwnedDocument,
+)
+from production_deployment.ingest.service import ingestion
 from production_deployment.rag.dependencies import OwnedCollection, VectorStoreDep
 from production_deployment.rag.exceptions import CollectionNotFound
 from production_deployment.rag.models import Document
@@ -83,7 +83,7 @@ async def add_document(
     Text, Markdown, HTML and PDF. The document is ingested in the background: poll
     `GET /documents/{id}` until its status is `ready` (or `failed`, with a reason).
     """
-    return await service.create_document(
+    return await ingestion.create_document(
         session=session, queue=queue, settings=settings, collection=collection, source=source
     )
 
@@ -97,7 +97,7 @@ async def list_documents(
     collection: OwnedCollection, page: PageParamsDep, session: SessionDep
 ) -> Page[DocumentPublic]:
     """A collection's documents, newest first."""
-    return await service.list_documents(
+    return await ingestion.list_documents(
         session=session, collection=collection, limit=page.limit, cursor=page.cursor
     )
 
@@ -119,5 +119,5 @@ async def get_document(document: OwnedDocument) -> Document:
 async def delete_document(
     document: OwnedDocument, session: SessionDep, store: VectorStoreDep
 ) -> Response:
-    await service.delete_document(session=session, store=store, document=document)
+    await ingestion.delete_document(session=session, store=store, document=document)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

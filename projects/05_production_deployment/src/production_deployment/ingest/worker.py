@@ -9,37 +9,33 @@ why, without Redis, the app ingests in-process instead.
 It logs like the app (``LOG_FORMAT``, ``LOG_LEVEL``, secrets masked) and reports to Sentry
 when ``SENTRY_DSN`` is set (``observability/startup.py``).
 
-SIGTERM or Ctrl-C stops it gracefully: no new tasks are taken, running ones get
-``INGEST_LEASE_SECONDS`` to finish. A worker killed outright leaves its documents to the
-recovery sweep of the other processes (or of its own next start).
+The loop itself is ``genai_shared.ingest.worker``. SIGTERM or Ctrl-C stops it gracefully:
+no new tasks are taken, running ones get ``INGEST_LEASE_SECONDS`` to finish. A worker
+killed outright leaves its documents to the recovery sweep of the other processes (or of
+its own next start).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 
 import anyio.to_thread
-from taskiq.receiver import Receiver
 
 import production_deployment.users.models  # noqa: F401 - the table every row's owner_id points to
 from genai_shared.db.session import Database
+from genai_shared.ingest.service import IngestRuntime
+from genai_shared.ingest.worker import WorkerConfigError, consume, until_signalled
 from genai_shared.rag.chunking import Chunker
 from genai_shared.rag.embeddings import OpenAIEmbedder
 from genai_shared.rag.stores.qdrant import QdrantStore
 from production_deployment.core.config import Settings, get_settings
-from production_deployment.ingest.service import IngestRuntime, running_queue
+from production_deployment.ingest.service import ingestion
 from production_deployment.observability.startup import configure_observability
 from production_deployment.rag import keyword
 from production_deployment.rag.resources import build_embedder, build_vector_store
 
 logger = logging.getLogger("production_deployment.worker")
-
-
-class WorkerConfigError(SystemExit):
-    """The worker cannot run with these settings (the message says why)."""
 
 
 async def work(settings: Settings, *, stop: asyncio.Event) -> None:
@@ -67,7 +63,7 @@ async def work(settings: Settings, *, stop: asyncio.Event) -> None:
             chunker=await anyio.to_thread.run_sync(Chunker.for_minilm),
             settings=settings,
         )
-        await consume(runtime, redis_url=settings.redis_url, stop=stop)
+        await consume(ingestion, runtime, redis_url=settings.redis_url, stop=stop)
     finally:
         await store.close()
         if isinstance(embedder, OpenAIEmbedder):
@@ -75,33 +71,8 @@ async def work(settings: Settings, *, stop: asyncio.Event) -> None:
         await db.dispose()
 
 
-async def consume(runtime: IngestRuntime, *, redis_url: str, stop: asyncio.Event) -> None:
-    """Run ``runtime``'s ingestions for the tasks on the Redis stream until ``stop`` is set
-    (with the recovery sweep alongside)."""
-    settings = runtime.settings
-    async with running_queue(runtime=runtime, redis_url=redis_url, worker=True) as queue:
-        receiver = Receiver(
-            queue.broker,
-            max_async_tasks=settings.ingest_worker_concurrency,
-            run_startup=False,
-            propagate_exceptions=False,
-            wait_tasks_timeout=settings.ingest_lease_seconds,
-        )
-        logger.info(
-            "ingest worker reading %s (%d at a time)",
-            settings.ingest_queue_name,
-            settings.ingest_worker_concurrency,
-        )
-        await receiver.listen(stop)
-
-
 async def _main(settings: Settings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):  # not on Windows
-            loop.add_signal_handler(signum, stop.set)
-    await work(settings, stop=stop)
+    await until_signalled(lambda stop: work(settings, stop=stop))
 
 
 def run() -> None:

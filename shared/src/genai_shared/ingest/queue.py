@@ -1,5 +1,8 @@
 """The ingestion queue: one taskiq task, on Redis when ``REDIS_URL`` is set.
 
+The task's name is the project's (``agentic_rag.ingest.process_document``...): a worker
+only runs the tasks its own app sends, even on a Redis both projects use.
+
 On Redis the broker is taskiq-redis's ``RedisStreamBroker``: a worker reads a message
 through a consumer group and acknowledges it only after the task has run, so a worker
 killed mid-document leaves its message pending instead of losing it. The database holds
@@ -22,9 +25,8 @@ from redis.exceptions import RedisError
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
-from production_deployment.ingest.config import IngestSettings
+from genai_shared.ingest.config import IngestSettings
 
-TASK_NAME: Final = "production_deployment.ingest.process_document"
 MAX_STREAM_LENGTH: Final = 10_000  # acknowledged messages are trimmed past this (approximately)
 
 DocumentHandler = Callable[[str], Coroutine[Any, Any, None]]
@@ -61,17 +63,23 @@ class IngestQueue:
     in-process, the broker itself) runs ``handler`` for each message.
     """
 
-    def __init__(self, broker: AsyncBroker, handler: DocumentHandler) -> None:
+    def __init__(self, broker: AsyncBroker, handler: DocumentHandler, *, task_name: str) -> None:
         self.broker = broker
+        self.task_name = task_name
         self._task: AsyncTaskiqDecoratedTask[[str], Coroutine[Any, Any, None]] = (
-            broker.register_task(handler, task_name=TASK_NAME)
+            broker.register_task(handler, task_name=task_name)
         )
 
     @classmethod
     def from_settings(
-        cls, settings: IngestSettings, *, redis_url: str | None, handler: DocumentHandler
+        cls,
+        settings: IngestSettings,
+        *,
+        redis_url: str | None,
+        handler: DocumentHandler,
+        task_name: str,
     ) -> IngestQueue:
-        return cls(build_broker(settings, redis_url=redis_url), handler)
+        return cls(build_broker(settings, redis_url=redis_url), handler, task_name=task_name)
 
     @property
     def in_process(self) -> bool:

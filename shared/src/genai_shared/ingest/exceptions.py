@@ -1,3 +1,5 @@
+"""The API errors of the documents API: what a refused upload or import answers."""
+
 from __future__ import annotations
 
 from genai_shared.web.errors import AppError, NotFound, ServiceUnavailable, UnprocessableEntity

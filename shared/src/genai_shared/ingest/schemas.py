@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
+from genai_shared.rag.models import DocumentStatus
 from genai_shared.schemas import CustomModel, RequestModel, UTCDateTime
-from production_deployment.rag.models import Document, DocumentStatus
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 
@@ -41,14 +42,15 @@ class DocumentPublic(CustomModel):
     @model_validator(mode="before")
     @classmethod
     def _progress_from_columns(cls, value: object) -> object:
-        """The document row keeps progress in two columns; the API shows one object."""
-        if not isinstance(value, Document):
+        """A document row (any project's) keeps progress in two columns; the API shows one
+        object. Dicts and models are validated as they are."""
+        if isinstance(value, Mapping | BaseModel):
+            return value
+        done = getattr(value, "progress_done", None)
+        if done is None:
             return value
         fields = {name: getattr(value, name) for name in _COLUMNS}
-        fields["progress"] = {
-            "done": value.progress_done,
-            "total": value.progress_total,
-        }
+        fields["progress"] = {"done": done, "total": getattr(value, "progress_total", 0)}
         return fields
 
 
