@@ -86,3 +86,17 @@ async def test_a_streamed_turn_and_its_call_are_counted(client, anon, chat_path)
         'http_requests_total{method="POST",route="/api/v1/conversations/{conversation_id}/chat"'
     )
     assert requests in text
+
+
+def test_a_remembered_child_is_the_labelled_one_and_the_memory_is_bounded(monkeypatch):
+    metrics = metrics_module.Metrics()
+    first = metrics.child(metrics.http_requests, "POST", "/v1/chat/completions", "200")
+    assert first is metrics.child(metrics.http_requests, "POST", "/v1/chat/completions", "200")
+    first.inc()
+    labelled = metrics.http_requests.labels("POST", "/v1/chat/completions", "200")
+    assert labelled._value.get() == 1.0  # the same series
+    monkeypatch.setattr(metrics_module, "MAX_CHILDREN", 3)
+    for status in ("201", "202", "203", "204"):
+        metrics.child(metrics.http_requests, "GET", "/x", status).inc()
+    assert len(metrics._children) <= 3
+    assert metrics.child(metrics.http_requests, "GET", "/x", "201")._value.get() == 1.0

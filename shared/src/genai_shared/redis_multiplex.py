@@ -53,14 +53,17 @@ def pack(args: Sequence[Arg]) -> bytes:
 
 
 class _Protocol(asyncio.Protocol):
-    """One connection: a write buffer flushed once per loop turn, and the callers waiting
-    for replies, oldest first."""
+    """One connection: a write buffer flushed once per loop turn, the callers waiting for
+    replies (oldest first), and one timer for their deadlines (not one per command)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self.loop = loop
+        self.timeout = timeout
         self.transport: asyncio.Transport | None = None
         self.reader = hiredis.Reader()
-        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.waiting: deque[asyncio.Future[Any]] = deque()  # popped as replies arrive
+        self.deadlines: deque[tuple[float, asyncio.Future[Any]]] = deque()  # as they pass
+        self.timer: asyncio.TimerHandle | None = None
         self.buffer: list[bytes] = []
         self.lost: BaseException | None = None
         self.last_data = loop.time()  # when Redis last sent anything
@@ -73,6 +76,10 @@ class _Protocol(asyncio.Protocol):
             raise RedisConnectionError("the Redis connection is closed")
         future = self.loop.create_future()
         self.waiting.append(future)
+        deadline = self.loop.time() + self.timeout
+        self.deadlines.append((deadline, future))
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self.expire)
         if not self.buffer:
             self.loop.call_soon(self.flush)
         self.buffer.append(command)
@@ -83,6 +90,27 @@ class _Protocol(asyncio.Protocol):
             data = b"".join(self.buffer)
             self.buffer.clear()
             self.transport.write(data)
+
+    def expire(self) -> None:
+        """Fail the commands whose deadline has passed. Their replies, if they still come,
+        find their place (replies are matched in order) and are dropped. A connection that
+        has sent nothing for a whole timeout while commands waited is dead or stuck: it is
+        closed, failing every command on it, and the next one opens a new connection."""
+        self.timer = None
+        now = self.loop.time()
+        expired = False
+        while self.deadlines and self.deadlines[0][0] <= now:
+            _, future = self.deadlines.popleft()
+            if not future.done():
+                future.set_exception(RedisTimeoutError("Timeout reading from Redis"))
+                expired = True
+        if expired and now - self.last_data >= self.timeout:
+            self.close()
+            return
+        while self.deadlines and self.deadlines[0][1].done():  # answered already
+            self.deadlines.popleft()
+        if self.deadlines:
+            self.timer = self.loop.call_at(self.deadlines[0][0], self.expire)
 
     def data_received(self, data: bytes) -> None:
         self.last_data = self.loop.time()
@@ -99,6 +127,10 @@ class _Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.lost is None:
             self.lost = exc or RedisConnectionError("the Redis connection was closed")
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.deadlines.clear()
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
@@ -142,11 +174,11 @@ class MultiplexedRedis:
             async with asyncio.timeout(self.connect_timeout):
                 if "path" in options:
                     _, protocol = await loop.create_unix_connection(
-                        lambda: _Protocol(loop), options["path"]
+                        lambda: _Protocol(loop, self.timeout), options["path"]
                     )
                 else:
                     _, protocol = await loop.create_connection(
-                        lambda: _Protocol(loop),
+                        lambda: _Protocol(loop, self.timeout),
                         options.get("host", "localhost"),
                         options.get("port", 6379),
                         ssl=self._ssl_context(),
@@ -177,19 +209,9 @@ class MultiplexedRedis:
         return context
 
     async def execute(self, *args: Arg) -> Any:
-        """Send one command and wait for its reply."""
+        """Send one command and wait for its reply (``TimeoutError`` after ``timeout``)."""
         protocol = await self._connected()
-        future = protocol.send(pack(args))
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await future
-        except TimeoutError as error:
-            # A late reply still finds its place (replies are matched in order) and is
-            # dropped. Only a connection that has sent nothing for a whole timeout while
-            # commands wait is dead or stuck: close it, failing the commands waiting on it.
-            if protocol.loop.time() - protocol.last_data >= self.timeout:
-                protocol.close()
-            raise RedisTimeoutError("Timeout reading from Redis") from error
+        return await protocol.send(pack(args))
 
     def register_script(self, source: str) -> Script:
         """A Lua script, sent by its SHA1 (loaded again by Redis when it lost it), as

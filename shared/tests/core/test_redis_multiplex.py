@@ -127,6 +127,46 @@ async def test_a_server_that_never_answers_times_out_and_the_connection_is_dropp
         await server.wait_closed()
 
 
+async def test_a_late_reply_on_a_live_connection_fails_only_its_own_command():
+    """Replies keep flowing (the one before came well inside the timeout): the late
+    command times out, the connection stays, and its reply, when it comes, is dropped
+    without shifting the next caller's."""
+    delays = iter([0.0, 0.6, 1.5, 0.0])  # per command, from its arrival
+    accepted = 0
+
+    async def scripted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        answered_at = 0.0
+        loop = asyncio.get_running_loop()
+        count = 0
+        while data := await reader.read(1 << 16):
+            for _ in range(data.count(b"*2\r\n")):  # ECHO <n>: two-element arrays
+                count += 1
+                due = max(loop.time() + next(delays), answered_at)
+                answered_at = due
+                reply = b"$1\r\n%d\r\n" % count
+                loop.call_at(due, writer.write, reply)
+
+    server = await asyncio.start_server(scripted, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    mux = MultiplexedRedis(f"redis://127.0.0.1:{port}/0", timeout=1.0)
+    try:
+        assert await mux.execute("ECHO", 1) == b"1"
+        second = asyncio.ensure_future(mux.execute("ECHO", 2))  # answered after 0.6 s
+        await asyncio.sleep(0.3)
+        third = asyncio.ensure_future(mux.execute("ECHO", 3))  # answered after 1.5 s: late
+        assert await second == b"2"
+        with pytest.raises(RedisTimeoutError):
+            await third  # at 1 s: a reply came 0.7 s ago, so the connection is kept
+        assert await mux.execute("ECHO", 4) == b"4"  # not the late "3"
+        assert accepted == 1
+    finally:
+        await mux.aclose()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_an_unreachable_server_is_a_connection_error():
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]

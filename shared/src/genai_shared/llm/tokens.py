@@ -80,8 +80,7 @@ def count_messages(messages: Iterable[ChatMessage], model: str | None = None) ->
     encoding = encoding_for(model)
     total = REPLY_PRIMING_TOKENS
     for message in messages:
-        total += TOKENS_PER_MESSAGE
-        total += len(encoding.encode(message.role, disallowed_special=()))
+        total += TOKENS_PER_MESSAGE + _role_tokens(encoding.name, message.role)
         if message.content:
             total += len(encoding.encode(message.content, disallowed_special=()))
         if message.name:
@@ -89,6 +88,12 @@ def count_messages(messages: Iterable[ChatMessage], model: str | None = None) ->
         for call in message.tool_calls or ():
             total += len(encoding.encode(call.name + call.arguments, disallowed_special=()))
     return total
+
+
+@lru_cache(maxsize=64)
+def _role_tokens(encoding_name: str, role: str) -> int:
+    """A role's tokens: a handful of roles, counted once per encoding, not per message."""
+    return len(_encoding_by_name(encoding_name).encode(role, disallowed_special=()))
 
 
 def truncate_to_tokens(text: str, max_tokens: int, model: str | None = None) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from prometheus_client import (
@@ -32,6 +32,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client.metrics import MetricWrapperBase
 from starlette.concurrency import run_in_threadpool
 
 from production_deployment.auth.exceptions import NotAuthenticated
@@ -39,6 +40,7 @@ from production_deployment.core.config import SettingsDep
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 FIRST_TOKEN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+MAX_CHILDREN = 4096  # labelled children remembered per app (Metrics.child)
 
 
 def multiprocess_dir() -> str | None:
@@ -48,6 +50,7 @@ def multiprocess_dir() -> str | None:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         registry = self.registry
         # HTTP
         self.http_requests = Counter(
@@ -136,6 +139,17 @@ class Metrics:
             "Budget reservations released by the sweeper because their call never settled",
             registry=registry,
         )
+
+    def child(self, metric: MetricWrapperBase, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered: the request path asks for the same few
+        children on every call, and ``labels`` checks and locks each time."""
+        key = (metric, values)
+        found = self._children.get(key)
+        if found is None:
+            if len(self._children) >= MAX_CHILDREN:
+                self._children.clear()  # a bound, not an LRU: label sets are small anyway
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     def exposition(self) -> bytes:
         """The text /metrics serves: this process's values, or every worker's added up."""

@@ -76,9 +76,10 @@ class ObservabilityMiddleware:
                 metrics.sse_in_flight.dec()
             elapsed = time.perf_counter() - started
             method, route = scope["method"], route_of(scope)
-            metrics.http_requests.labels(method, route, str(status)).inc()
-            metrics.http_duration.labels(method, route).observe(elapsed)
-            if route not in QUIET_ROUTES or status >= 500:
+            metrics.child(metrics.http_requests, method, route, str(status)).inc()
+            metrics.child(metrics.http_duration, method, route).observe(elapsed)
+            quiet = route in QUIET_ROUTES and status < 500
+            if not quiet and access_log.isEnabledFor(logging.INFO):
                 state = scope.get("state") or {}
                 client = scope.get("client")
                 access_log.info(

@@ -150,7 +150,8 @@ class Admitted:
 
 
 def period_of(moment: datetime) -> str:
-    return moment.strftime("%Y-%m")
+    """The budget month of ``moment`` (UTC), as "2026-12" (strftime is slower)."""
+    return f"{moment.year:04d}-{moment.month:02d}"
 
 
 class RedisMetering:

@@ -39,7 +39,12 @@ from production_deployment.core.money import from_micro, to_micro
 from production_deployment.idempotency import service as idempotency
 from production_deployment.usage.exceptions import BudgetExceeded
 from production_deployment.usage.models import BudgetReservation, UsageRecord, UserSpend
-from production_deployment.usage.redis_metering import Admitted, RateRule, RedisMetering
+from production_deployment.usage.redis_metering import (
+    Admitted,
+    RateRule,
+    RedisMetering,
+    period_of,
+)
 from production_deployment.usage.schemas import BudgetStatus
 from production_deployment.users.models import User
 
@@ -59,10 +64,6 @@ class Reservation:
     user_id: uuid.UUID
     period: str
     amount_micro_usd: int
-
-
-def period_of(moment: datetime) -> str:
-    return moment.strftime("%Y-%m")
 
 
 def call_cost_micro(provider: str, model: str, usage: Usage) -> int:
@@ -449,11 +450,11 @@ class Meter:
     def _observe(self, rows: Sequence[LedgerRow], record: CallRecord) -> None:
         for row in rows:
             provider, model, status = row["provider"], row["model"], row["status"]
-            self.metrics.provider_calls.labels(provider, model, status).inc()
-            self.metrics.tokens.labels(provider, model, "input").inc(row["input_tokens"])
-            self.metrics.tokens.labels(provider, model, "output").inc(row["output_tokens"])
-            cost = row["cost_micro_usd"]
-            self.metrics.cost.labels(provider, model).inc(cost / 1_000_000)
+            metrics, cost = self.metrics, row["cost_micro_usd"]
+            metrics.child(metrics.provider_calls, provider, model, status).inc()
+            metrics.child(metrics.tokens, provider, model, "input").inc(row["input_tokens"])
+            metrics.child(metrics.tokens, provider, model, "output").inc(row["output_tokens"])
+            metrics.child(metrics.cost, provider, model).inc(cost / 1_000_000)
             if call_log.isEnabledFor(logging.INFO):
                 call_log.info(
                     "provider call",
