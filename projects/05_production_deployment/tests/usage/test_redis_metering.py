@@ -41,12 +41,21 @@ def redis(request: pytest.FixtureRequest) -> Any:
     return request.getfixturevalue(name)
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path}/ledger.db")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The ledger's database: SQLite, and PostgreSQL (where the writer inserts the rows
+    straight from their JSON) in integration runs."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/ledger.db"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    database = Database(url)
     async with database.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
         await conn.run_sync(Base.metadata.create_all)
     yield database
+    async with database.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
     await database.dispose()
 
 

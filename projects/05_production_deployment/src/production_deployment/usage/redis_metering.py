@@ -47,8 +47,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from sqlalchemy import Table, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from genai_shared.db.base import utcnow
@@ -308,6 +307,20 @@ def row_from_json(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+# The ledger rows of a batch, inserted from their JSON (keys are the column names), each
+# once by id; gives back how many rows the JSON held.
+INSERT_JSON_ROWS = text(
+    """
+    WITH batch AS (
+        SELECT * FROM json_populate_recordset(NULL::usage_record, CAST(:rows AS json))
+    ), inserted AS (
+        INSERT INTO usage_record SELECT * FROM batch ON CONFLICT (id) DO NOTHING
+    )
+    SELECT count(*) FROM batch
+    """
+)
+
+
 class LedgerWriter:
     """Moves ledger rows from the Redis stream into PostgreSQL, in batches, at least once
     (and, by row id, exactly once in the table)."""
@@ -342,8 +355,9 @@ class LedgerWriter:
             if "BUSYGROUP" not in str(error):
                 raise
 
-    async def read(self) -> list[tuple[str, list[dict[str, Any]]]]:
-        """This consumer's next batch: entries abandoned by dead consumers first, then new."""
+    async def read(self) -> list[tuple[str, str]]:
+        """This consumer's next batch: entries abandoned by dead consumers first, then new.
+        Each is its stream id and its rows, as the JSON array ``settle`` wrote."""
         answer: Any = await self.client.xautoclaim(
             self.stream, self.GROUP, self.consumer, self.claim_idle_ms, "0-0", count=self.batch
         )
@@ -363,25 +377,32 @@ class LedgerWriter:
             if not fields:  # deleted under us
                 continue
             raw = fields.get(b"rows") or fields.get("rows")
-            batch.append((_text(entry_id), json.loads(raw)))
+            batch.append((_text(entry_id), _text(raw)))
         return batch
 
-    async def write(self, batch: Sequence[tuple[str, list[dict[str, Any]]]]) -> int:
-        """Insert the batch's rows (each once, by id), then acknowledge its entries."""
-        rows = [row_from_json(row) for _, entry in batch for row in entry]
-        if rows:
-            async with self.db.transaction() as session:
-                dialect = session.get_bind().dialect.name
-                insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-                # One statement, many parameter sets: compiled once and cached (a multi-row
-                # VALUES of each batch's size would be compiled again for every size). On
-                # the table, not the class: plain rows need none of the ORM's bulk layer.
-                table = cast(Table, UsageRecord.__table__)
-                statement = insert(table).on_conflict_do_nothing(index_elements=["id"])
-                await session.execute(statement, rows)
+    async def write(self, batch: Sequence[tuple[str, str]]) -> int:
+        """Insert the batch's rows (each once, by id), then acknowledge its entries.
+        Gives back how many rows the batch held (a retry writes none of them again)."""
+        written = 0
         if batch:
+            async with self.db.transaction() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    # PostgreSQL reads the rows from the JSON itself: one statement and one
+                    # parameter per batch, nothing parsed or converted in this process.
+                    rows = "[" + ",".join(raw[1:-1] for _, raw in batch if raw != "[]") + "]"
+                    written = int(await session.scalar(INSERT_JSON_ROWS, {"rows": rows}) or 0)
+                else:
+                    values = [row_from_json(row) for _, raw in batch for row in json.loads(raw)]
+                    # On the table, not the class: plain rows need no ORM bulk layer.
+                    table = cast(Table, UsageRecord.__table__)
+                    if values:
+                        await session.execute(
+                            sqlite_insert(table).on_conflict_do_nothing(index_elements=["id"]),
+                            values,
+                        )
+                    written = len(values)
             await self.client.xack(self.stream, self.GROUP, *[entry_id for entry_id, _ in batch])
-        return len(rows)
+        return written
 
     async def run_once(self) -> int:
         return await self.write(await self.read())
