@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC
@@ -15,22 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
 from genai_shared.redis_multiplex import MultiplexedRedis
+from genai_shared.usage.service import period_of
 from production_deployment.core.database import Base
 from production_deployment.core.metrics import Metrics
 from production_deployment.ratelimit.exceptions import RateLimitExceeded
-from production_deployment.usage.exceptions import BudgetExceeded
+from production_deployment.usage.exceptions import BudgetExceeded, MeteringUnavailable
 from production_deployment.usage.models import UsageRecord
-from production_deployment.usage.redis_metering import (
-    LedgerWriter,
-    RateRule,
-    RedisMetering,
-    period_of,
-)
+from production_deployment.usage.redis_metering import LedgerWriter, RateRule, RedisMetering
 from production_deployment.users.models import User
 
 
@@ -246,3 +244,24 @@ async def test_rows_survive_the_round_trip_through_json(metering, redis, db, use
     assert (stored.input_tokens, stored.output_tokens, stored.cost_micro_usd) == (10, 20, 77)
     async with db.transaction() as session:
         assert await session.scalar(select(func.count()).select_from(UsageRecord)) == 1
+
+
+async def test_an_unreachable_redis_refuses_the_call_with_a_503(db, user_id):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    multiplexed = MultiplexedRedis(f"redis://127.0.0.1:{port}/0", timeout=0.5)
+    metering = RedisMetering(
+        Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5),
+        db=db,
+        metrics=Metrics(),
+        namespace="t:meter:",
+        reservation_seconds=3600,
+        multiplexed=multiplexed,
+    )
+    with pytest.raises(MeteringUnavailable) as refused:
+        await metering.admit(user_id=user_id, amount_micro_usd=1, budget_micro_usd=100)
+    assert refused.value.status_code == 503
+    assert refused.value.headers == {"Retry-After": "1"}
+    await metering.client.aclose()

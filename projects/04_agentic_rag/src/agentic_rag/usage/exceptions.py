@@ -1,11 +1,7 @@
+"""The budget error, shared by every project (see ``genai_shared.usage``)."""
+
 from __future__ import annotations
 
-from genai_shared.web.errors import AppError
+from genai_shared.usage.exceptions import BudgetExceeded
 
-
-class BudgetExceeded(AppError):
-    status_code = 402
-    message = (
-        "This call could cost more than what is left of your monthly budget; "
-        "ask for fewer max_tokens, or wait for next month"
-    )
+__all__ = ["BudgetExceeded"]

@@ -1,15 +1,5 @@
 from __future__ import annotations
 
-from typing import Annotated
+from genai_shared.idempotency.dependencies import IdempotencyKeyHeader
 
-from fastapi import Header
-
-from production_deployment.idempotency.service import HEADER
-
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias=HEADER,
-        description="Send the same key when retrying: the first result is returned again",
-    ),
-]
+__all__ = ["IdempotencyKeyHeader"]

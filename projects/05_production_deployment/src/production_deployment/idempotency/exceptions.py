@@ -1,15 +1,11 @@
+"""The idempotency errors, shared by every project (see ``genai_shared.idempotency``)."""
+
 from __future__ import annotations
 
-from genai_shared.web.errors import Conflict, UnprocessableEntity
+from genai_shared.idempotency.exceptions import (
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    IdempotentRequestInProgress,
+)
 
-
-class IdempotencyKeyReused(UnprocessableEntity):
-    message = "This Idempotency-Key was already used with a different request"
-
-
-class IdempotencyKeyInvalid(UnprocessableEntity):
-    message = "Idempotency-Key must be 1-255 visible ASCII characters"
-
-
-class IdempotentRequestInProgress(Conflict):
-    message = "A request with this Idempotency-Key is still being processed; retry later"
+__all__ = ["IdempotencyKeyInvalid", "IdempotencyKeyReused", "IdempotentRequestInProgress"]

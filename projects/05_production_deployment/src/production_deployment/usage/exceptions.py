@@ -1,11 +1,16 @@
+"""The budget error, shared by every project (see ``genai_shared.usage``), and this
+project's own: metering in Redis that cannot be reached."""
+
 from __future__ import annotations
 
-from genai_shared.web.errors import AppError
+from genai_shared.usage.exceptions import BudgetExceeded
+from genai_shared.web.errors import ServiceUnavailable
+
+__all__ = ["BudgetExceeded", "MeteringUnavailable"]
 
 
-class BudgetExceeded(AppError):
-    status_code = 402
-    message = (
-        "This call could cost more than what is left of your monthly budget; "
-        "ask for fewer max_tokens, or wait for next month"
-    )
+class MeteringUnavailable(ServiceUnavailable):
+    """Redis (``METERING_BACKEND=redis``) did not answer: the budget cannot be checked, so
+    the call is refused (503) rather than let through unmetered."""
+
+    message = "Usage metering is unavailable; retry shortly"

@@ -46,7 +46,9 @@ from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -54,10 +56,11 @@ from genai_shared.db.base import utcnow
 from genai_shared.db.session import Database
 from genai_shared.ratelimit.limiter import NOW_MS_LUA, SLIDING_WINDOW_FUNCTION_LUA, Decision
 from genai_shared.redis_multiplex import MultiplexedRedis
+from genai_shared.usage.service import period_of
 from production_deployment.core.metrics import Metrics
 from production_deployment.core.money import from_micro
 from production_deployment.ratelimit.exceptions import RateLimitExceeded
-from production_deployment.usage.exceptions import BudgetExceeded
+from production_deployment.usage.exceptions import BudgetExceeded, MeteringUnavailable
 from production_deployment.usage.models import UsageRecord
 
 logger = logging.getLogger(__name__)
@@ -121,6 +124,9 @@ redis.call('XADD', KEYS[3], '*', 'rows', ARGV[4])
 return held
 """
 
+# What an unreachable or stuck Redis raises (a script error is a bug: it stays a 500).
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
 SPEND_TTL_SECONDS = 40 * 24 * 3600  # a month's counter outlives its month, then goes
 
 
@@ -146,11 +152,6 @@ class Admitted:
     @property
     def id(self) -> uuid.UUID:  # the shape of usage.service.Reservation
         return self.reservation_id
-
-
-def period_of(moment: datetime) -> str:
-    """The budget month of ``moment`` (UTC), as "2026-12" (strftime is slower)."""
-    return f"{moment.year:04d}-{moment.month:02d}"
 
 
 class RedisMetering:
@@ -214,14 +215,17 @@ class RedisMetering:
             str(reservation_id),
             self.reservation_ms,
         ]
-        status, remaining, reset_ms, spent, reserved, released = await self._admit(
-            keys=keys, args=args
-        )
-        if status == -2:
-            await self.rebuild(user_id, period)
+        try:
             status, remaining, reset_ms, spent, reserved, released = await self._admit(
                 keys=keys, args=args
             )
+            if status == -2:
+                await self.rebuild(user_id, period)
+                status, remaining, reset_ms, spent, reserved, released = await self._admit(
+                    keys=keys, args=args
+                )
+        except UNREACHABLE as error:  # fail closed: no call goes out unmetered
+            raise MeteringUnavailable(headers={"Retry-After": "1"}) from error
         if released:
             self.metrics.reservations_released.inc(int(released))
         decision = None

@@ -20,11 +20,13 @@ _MODULES = (
     "chat_turn",
     "conversations",
     "gateway",
+    "idempotency",
     "messages",
     "migrations",
     "providers",
     "streaming",
     "support",
+    "usage",
     "users",
 )
 pytest.register_assert_rewrite(*(f"{__name__}.{module}" for module in _MODULES))
