@@ -15,10 +15,13 @@ from __future__ import annotations
 import pytest
 
 _MODULES = (
+    "accounts",
+    "agent_safety",
     "app",
     "cache",
     "chat_turn",
     "conversations",
+    "documents",
     "gateway",
     "idempotency",
     "messages",
